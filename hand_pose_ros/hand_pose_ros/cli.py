@@ -1,6 +1,7 @@
 """The hand-pose command: one sub-command per task, each a thin call into the core.
 
     hand-pose info BAG     what a bag holds and how its colour and depth pair up
+    hand-pose synth ...    the synthetic hand world: datasets, sequences, contact sheet, speed
 
 Later sub-commands (demo, bag, synth, train, eval, bench, export) plug in the same way:
 ``_add_<name>(subparsers)`` registers the arguments and the function that runs it.
@@ -25,6 +26,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"hand-pose {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_info(subparsers)
+    from hand_pose_ros.commands.synth import add_synth
+
+    add_synth(subparsers)
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)

@@ -54,3 +54,38 @@ def test_info_names_a_missing_topic(rgbd_bag: Path, capsys) -> None:
 def test_info_rejects_a_bad_slop(rgbd_bag: Path, capsys) -> None:
     assert cli.main(["info", str(rgbd_bag), "--slop-ms", "0"]) == 1
     assert "--slop-ms must be > 0" in capsys.readouterr().err
+
+
+def test_synth_config_prints_a_loadable_complete_config(tmp_path: Path, capsys) -> None:
+    from hand_pose_ros.synth.config import SynthConfig
+
+    assert cli.main(["synth", "config"]) == 0
+    path = tmp_path / "synth.yaml"
+    path.write_text(capsys.readouterr().out)
+    assert SynthConfig.from_yaml(path) == SynthConfig()
+
+
+def test_synth_crops_writes_a_dataset_and_refuses_to_overwrite(tmp_path: Path, capsys) -> None:
+    from hand_pose_ros.synth.shards import load_dataset
+
+    overrides = tmp_path / "near.yaml"
+    overrides.write_text("placement:\n  distance_m: [0.3, 0.5]\ncrop:\n  views_per_scene: 2\n")
+    out = tmp_path / "crops"
+    args = ["synth", "crops", "--out", str(out), "--count", "4", "--kinds", "depth",
+            "--config", str(overrides), "--seed", "1"]  # fmt: skip
+    assert cli.main(args) == 0
+    data = load_dataset(out)
+    assert data["depth"].shape == (4, 128, 128)
+    assert (data["cube_center"][:, 2] < 0.56).all()  # the override took effect
+    assert cli.main(args) == 1
+    assert "is not empty" in capsys.readouterr().err
+
+
+def test_synth_names_a_missing_or_bad_config(tmp_path: Path, capsys) -> None:
+    assert cli.main(["synth", "sheet", "--config", str(tmp_path / "none.yaml")]) == 1
+    assert "config file not found" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("scene:\n  hands: 3\n")
+    assert cli.main(["synth", "crops", "--out", str(tmp_path / "x"), "--count", "1",
+                     "--config", str(bad)]) == 1  # fmt: skip
+    assert "unknown field(s) ['hands']" in capsys.readouterr().err

@@ -32,6 +32,9 @@ class PlacementConfig:
             counter-clockwise positive as seen on screen.
         forearm_away_deg: range of the extra tilt that sends the forearm away from the camera.
         margin_px: the palm centre stays this far inside the image.
+        max_fingers_away: largest component of the finger direction along the camera axis
+            (away from the camera); beyond it the forearm would come towards the camera,
+            as a person offering a hand rarely holds it.
     """
 
     distance_m: tuple[float, float] = (0.25, 1.2)
@@ -40,6 +43,7 @@ class PlacementConfig:
     roll_deg: tuple[float, float] = (-110.0, 110.0)
     forearm_away_deg: tuple[float, float] = (0.0, 35.0)
     margin_px: float = 40.0
+    max_fingers_away: float = 0.3
 
 
 @dataclass
@@ -69,6 +73,19 @@ def sample_placement(
     rng: np.random.Generator, camera: CameraModel, config: PlacementConfig
 ) -> HandPlacement:
     """A random palm pose that a person could hold towards the camera (see module doc)."""
+    for _ in range(100):
+        rotation = _sample_rotation(rng, config)
+        if rotation[2, 0] <= config.max_fingers_away:
+            break
+    depth = rng.uniform(*config.distance_m)
+    margin = config.margin_px
+    u = rng.uniform(margin, camera.width - 1 - margin)
+    v = rng.uniform(margin, camera.height - 1 - margin)
+    translation = camera.backproject(np.array([[u, v]]), np.array([depth]))[0]
+    return HandPlacement(rotation, translation)
+
+
+def _sample_rotation(rng: np.random.Generator, config: PlacementConfig) -> np.ndarray:
     base = Rotation.from_matrix(_PALM_TOWARDS_CAMERA_FINGERS_UP)
     if rng.random() >= config.palm_towards_camera_probability:
         base = base * Rotation.from_euler("x", np.pi)  # show the back of the hand
@@ -83,14 +100,7 @@ def sample_placement(
     tilt_rotation = Rotation.from_rotvec(tilt * tilt_axis)
     # Roll about the camera axis: counter-clockwise on screen is a negative turn about +z.
     roll = Rotation.from_euler("z", -np.radians(rng.uniform(*config.roll_deg)))
-    rotation = (roll * tilt_rotation * away * base).as_matrix()
-
-    depth = rng.uniform(*config.distance_m)
-    margin = config.margin_px
-    u = rng.uniform(margin, camera.width - 1 - margin)
-    v = rng.uniform(margin, camera.height - 1 - margin)
-    translation = camera.backproject(np.array([[u, v]]), np.array([depth]))[0]
-    return HandPlacement(rotation, translation)
+    return (roll * tilt_rotation * away * base).as_matrix()
 
 
 def interpolate_placements(a: HandPlacement, b: HandPlacement, t: float) -> HandPlacement:

@@ -1,0 +1,1 @@
+"""Sub-commands of ``hand-pose`` that have grown past a few lines, one module each."""
