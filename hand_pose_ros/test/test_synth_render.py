@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import threading
+
+import cv2
 import numpy as np
 import pytest
 
 from hand_pose_ros.crop import crop_to_image_matrix
 from hand_pose_ros.geometry import CameraModel
-from hand_pose_ros.synth import appearance, primitives
+from hand_pose_ros.synth import appearance, primitives, render, sensor
 from hand_pose_ros.synth.meshes import Mesh
-from hand_pose_ros.synth.render import NO_OBJECT, STEREO_VIEWPOINT_M, Renderer, camera_rays
+from hand_pose_ros.synth.render import (
+    NO_OBJECT,
+    STEREO_VIEWPOINT_M,
+    Renderer,
+    camera_rays,
+    scratch,
+)
 from hand_pose_ros.synth.sensor import SensorConfig, apply_depth_sensor, to_16uc1
 
 # A D435-like colour camera; the principal point on a pixel centre puts pixel (320, 240)'s
@@ -286,6 +295,59 @@ def test_a_crop_gets_the_stereo_shadow_of_an_object_outside_it() -> None:
     np.testing.assert_array_equal(shadow, whole.occluded_from(plain, STEREO_VIEWPOINT_M))
 
 
+def test_the_stereo_prefilter_keeps_shadows_of_occluders_beyond_the_image_edge() -> None:
+    # A box just beyond the right edge of the image, 0.25-0.35 m away, hides a stretch of
+    # the wall from the right imager; a box far beyond the left edge, nearer still, hides
+    # nothing (occluders lie towards the viewpoint). The pre-filter bounds how near an
+    # occluder outside the image can be by clipping the scene to where it could hide a
+    # pixel, so the near left box does not widen the band of pixels it ray tests.
+    right = primitives.box((0.1, 0.3, 0.1), center=(0.24, 0.0, 0.3))
+    left = primitives.box((0.1, 0.1, 0.1), center=(-0.4, 0.0, 0.15))
+    renderer = Renderer([wall_at(1.5), (1, right), (2, left)])
+    result = renderer.render(CAMERA)
+    assert not np.isin(result.object_id, [1, 2]).any()
+    exact = renderer.occluded_from(result, STEREO_VIEWPOINT_M)
+    fast = renderer.occluded_from(result, STEREO_VIEWPOINT_M, CAMERA)
+    np.testing.assert_array_equal(fast, exact)
+    # The shadow: columns u with u - f B / 1.5 equal to the box's u - f B / z, z 0.25..0.35.
+    columns = np.flatnonzero(exact.any(axis=0))
+    assert columns.min() == pytest.approx(567, abs=3)
+    assert columns.max() == 639
+    viewpoint = np.asarray(STEREO_VIEWPOINT_M)
+    assert renderer._nearest_depth() == pytest.approx(0.1)
+    assert renderer._outside_occluder_depth(result.rays, viewpoint) == pytest.approx(0.25)
+
+
+def test_occluded_points_casts_the_shadow_rays_of_occluded_from() -> None:
+    box = primitives.box((0.1, 0.1, 0.1), center=(0.0, 0.0, 0.6))
+    renderer = Renderer([wall_at(0.9, object_id=1), (0, box)])
+    result = renderer.render(SMALL)
+    light = np.array([0.5, -0.2, -1.0]) * 50.0
+    mask = renderer.occluded_from(result, light, normal_offset_m=0.002)
+    hit = result.hit
+    points = renderer.occluded_points(
+        result.points[hit], light, normals=result.normal[hit], normal_offset_m=0.002
+    )
+    np.testing.assert_array_equal(points, mask[hit])
+    assert 100 < mask.sum() < hit.sum()
+    with pytest.raises(render.RenderError):
+        renderer.occluded_points(result.points[hit], light, normal_offset_m=0.002)
+
+
+def test_scratch_arrays_are_reused_per_name_shape_dtype_and_thread() -> None:
+    first = scratch("test.a", (4, 5))
+    assert first.dtype == np.float32
+    assert scratch("test.a", (4, 5)) is first
+    assert scratch("test.a", (4, 6)) is not first
+    assert scratch("test.b", (4, 5)) is not first
+    assert scratch("test.a", (4, 5), np.int32) is not first
+    other: list[np.ndarray] = []
+    worker = threading.Thread(target=lambda: other.append(scratch("test.a", (4, 5))))
+    worker.start()
+    worker.join()
+    assert other[0] is not first
+
+
 def test_culling_keeps_results_and_shares_one_scene_between_windows() -> None:
     renderer = Renderer(_busy_scene())
     centre = CAMERA.project(np.array([[0.03, -0.04, 0.5]]))[0]
@@ -449,6 +511,20 @@ def test_sensor_drops_stereo_shadow_and_scales_to_crops() -> None:
     assert np.isfinite(measured[~occluded]).all()
 
 
+@pytest.mark.parametrize("widest", [0.4, 1.6, 2.5, 5.3, 9.0])
+def test_edge_bands_are_the_pixels_within_their_euclidean_distance(widest: float) -> None:
+    # The sensor finds the band by dilations (narrow bands) or a distance transform (wide
+    # ones): both must give exactly the pixels with distance + 0.5 < band.
+    rng = np.random.default_rng(int(widest * 10))
+    edges = np.zeros((90, 120), dtype=bool)
+    edges[rng.integers(0, 90, 40), rng.integers(0, 120, 40)] = True
+    edges[40, 10:100] = True
+    band = rng.uniform(0.0, widest, edges.shape).astype(np.float32)
+    distance = cv2.distanceTransform((~edges).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    expected = distance + np.float32(0.5) < band
+    np.testing.assert_array_equal(sensor._within_band(edges, band), expected)
+
+
 # ----------------------------------------------------------------------------- appearance
 
 NEUTRAL = appearance.Lighting(
@@ -557,3 +633,96 @@ def test_shadows_darken_what_a_light_cannot_reach() -> None:
     in_shadow = (shadows[0] > 0.99) & (result.object_id == 1)
     assert in_shadow.sum() > 100
     assert image[in_shadow].mean() < 0.7 * lit[in_shadow].mean()
+
+
+def test_light_shadows_equal_casting_every_sample() -> None:
+    # Coarse-to-fine casting guesses a sample only where its coarser neighbours agree and
+    # see its object; on shadows wider than the coarse grid that is every sample's ray.
+    renderer = Renderer(_busy_scene())
+    result = renderer.render(CAMERA)
+    lighting = appearance.Lighting(
+        lights=(
+            appearance.Light((1.0, 1.0, 1.0), 1.0, direction=(0.3, -0.6, -0.75)),
+            appearance.Light((1.0, 1.0, 1.0), 1.0, position=(0.4, -0.8, 0.2)),
+        ),
+        ambient=(0.2, 0.2, 0.2),
+    )
+    masks = appearance.light_shadows(renderer, result, lighting)
+    depth = result.depth[::2, ::2]
+    hit = np.isfinite(depth)
+    points = (result.rays[::2, ::2] * depth[..., None])[hit]
+    normals = result.normal[::2, ::2][hit]
+    upsample = np.array([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
+    for light, mask in zip(lighting.lights, masks, strict=True):
+        target = np.asarray(light.position if light.position is not None else light.direction)
+        if light.position is None:
+            target = 50.0 * target
+        every = np.zeros(depth.shape, dtype=np.float32)
+        every[hit] = renderer.occluded_points(
+            points, target, normals=normals, normal_offset_m=0.002
+        )
+        expected = cv2.warpAffine(
+            every, upsample, (640, 480), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        np.testing.assert_array_equal(mask, expected)
+        assert (mask > 0.5).sum() > 5000
+
+
+def test_shading_does_not_depend_on_the_block_size_or_other_images(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Pixels are shaded in blocks of one object's pixels, with reused scratch arrays: the
+    # image must not depend on either.
+    result = _scene_with_hand()
+    rng = np.random.default_rng(0)
+    materials = {
+        0: appearance.skin_material(rng),
+        1: appearance.random_material(rng, kinds=("wood",)),
+        2: appearance.random_material(rng, kinds=("checker",)),
+    }
+    lighting = appearance.random_lighting(np.random.default_rng(1))
+    reference = appearance.shade(result, materials, np.random.default_rng(5), lighting=lighting)
+    other = Renderer([wall_at(1.0, object_id=1)]).render(CAMERA)
+    appearance.shade(other, materials, np.random.default_rng(6), lighting=lighting)
+    again = appearance.shade(result, materials, np.random.default_rng(5), lighting=lighting)
+    np.testing.assert_array_equal(again, reference)
+    monkeypatch.setattr(appearance, "_SHADE_BLOCK", 257)
+    small_blocks = appearance.shade(result, materials, np.random.default_rng(5), lighting=lighting)
+    np.testing.assert_array_equal(small_blocks, reference)
+
+
+def test_srgb_encoding_is_the_lookup_of_the_truncated_value() -> None:
+    rng = np.random.default_rng(3)
+    image = rng.uniform(-0.2, 1.2, (40, 50, 3)).astype(np.float32)
+    image[0, :4] = [[0.0, 1.0, 0.5], [1e-4, 0.02, 0.9], [2.0, -1.0, 0.3], [0.0031, 0.04, 0.7]]
+    gain = np.array([1.0, 0.8, 1.2], dtype=np.float32)
+    table = appearance._srgb_lut()
+    index = np.clip(image * (gain * np.float32(4095)), 0, 4095).astype(np.uint16)
+    expected = table[index].astype(np.float32)
+    codes = appearance._encode_srgb(image.copy(), gain)
+    # Rounding of value * gain * 4095 may land a value a hair either side of an entry.
+    assert np.abs(codes - expected).max() <= 1.0
+    assert (codes == expected).mean() > 0.999
+    exact = np.clip(image * gain, 0, 1)
+    reference = np.rint(appearance.linear_to_srgb(exact) * 255.0)
+    assert np.abs(codes - reference).max() <= 1.0
+
+
+@pytest.mark.parametrize("size", [(1, 1), (17, 1), (1, 9), (6, 5)])
+def test_tiny_images_render_shade_and_measure(size: tuple[int, int]) -> None:
+    width, height = size
+    camera = CameraModel.from_intrinsics(20.0, 20.0, (width - 1) / 2, (height - 1) / 2, *size)
+    sphere = primitives.sphere(0.05, center=(0.0, 0.0, 0.5))
+    renderer = Renderer([wall_at(1.0), (1, sphere)])
+    result = renderer.render(camera)
+    shadows = appearance.light_shadows(renderer, result, NEUTRAL)
+    image = appearance.shade(
+        result, {}, np.random.default_rng(0), lighting=NEUTRAL, shadows=shadows
+    )
+    occluded = renderer.occluded_from(result, STEREO_VIEWPOINT_M, camera)
+    depth = apply_depth_sensor(
+        result.depth, result.normal, np.random.default_rng(1), NO_FLAWS, camera, occluded=occluded
+    )
+    assert image.shape == (height, width, 3)
+    assert shadows[0].shape == (height, width)
+    np.testing.assert_allclose(depth[~occluded], np.round(result.depth[~occluded], 3))

@@ -20,23 +20,30 @@ image.
 Cost (2 cores, a 15k-triangle scene; ``python -m hand_pose_ros.synth.render`` prints the
 numbers for this machine): Embree builds its BVH on the first cast after the scene changes,
 about 0.3 us per triangle on one core, and the concatenation and smooth normals cost about
-as much again: ~7 ms per scene. Casting 640x480 rays costs ~18 ms in Embree plus ~8 ms of
-numpy for labels and normals, so a full frame is ~33 ms with its build. A 128x128 crop
+as much again: ~7 ms per scene. Casting 640x480 rays costs ~18 ms in Embree plus ~3 ms of
+numpy for labels and normals, so a full frame is ~29 ms with its build. A 128x128 crop
 casts in ~1 ms, so for crops the build dominates: ``render_window`` builds a scene of only
 the triangles that can project into the window (view-frustum culling in numpy, ~0.3 ms),
 and ``render_windows`` shares one such scene between several windows (a depth crop and a
 colour crop of the same hand). Depth-only crops need no smooth normals
 (``smooth_normals=False`` saves ~1 ms per 10k triangles).
+
+Shadow rays (``occluded_from``, ``occluded_points``) cost ~0.1 us each on one core; the
+stereo shadow of a full frame ray tests only the ~10 % of pixels its pre-filter flags
+(~8 ms). Large per-frame temporaries come from ``scratch`` (reused arrays): a fresh
+image-sized array costs more in page faults than the arithmetic done on it.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import open3d as o3d
+from numpy.typing import DTypeLike
 
 from hand_pose_ros.geometry import CameraModel
 from hand_pose_ros.synth.meshes import Mesh
@@ -52,12 +59,50 @@ _CULL_KEEP_LIMIT = 0.7
 # that a surface does not shadow itself through float32 rounding of the hit point.
 _SHADOW_RAY_OFFSET_M = 2e-4
 _RAY_CACHE_SIZE = 4
+# Stereo shadow pre-filter: occluders nearer the camera than this are not looked for
+# outside the window (they would cover the lens).
+_NEAREST_OCCLUDER_M = 0.05
+# ... and the outside occluders' bound is made tight (clipping triangles) only when the
+# scene's nearest vertex would flag more pixels than this (full frames, not crops).
+_TIGHT_BOUND_PIXELS = 20_000
 STEREO_VIEWPOINT_M: tuple[float, float, float] = (0.065, 0.0, 0.0)
 """The second imager of a D435 aligned to colour: its right imager, 65 mm to the right."""
 
 
 class RenderError(ValueError):
     """A scene, camera or window that cannot be rendered."""
+
+
+class _ScratchArrays(threading.local):
+    def __init__(self) -> None:
+        self.arrays: OrderedDict[tuple[str, tuple[int, ...], str], np.ndarray] = OrderedDict()
+
+
+_scratch_arrays = _ScratchArrays()
+_SCRATCH_LIMIT = 128
+
+
+def scratch(name: str, shape: tuple[int, ...], dtype: DTypeLike = np.float32) -> np.ndarray:
+    """A reusable, uninitialised array for a temporary of one computation (per thread).
+
+    The same ``(name, shape, dtype)`` gives the same array again, so such an array must not
+    leave the function that asked for it, nor be asked for again while it is in use. Why:
+    a fresh image-sized temporary is mapped in page by page each time (glibc gives freed
+    heap memory back to the system), which costs more than the arithmetic on it (about
+    0.5 ms per MB on a small VM).
+    The last ``_SCRATCH_LIMIT`` arrays asked for are kept: ~70 MB for full frames and the
+    crops of ``world.render_crops``.
+    """
+    key = (name, tuple(int(n) for n in shape), np.dtype(dtype).str)
+    arrays = _scratch_arrays.arrays
+    array = arrays.get(key)
+    if array is None:
+        array = arrays[key] = np.empty(key[1], dtype=dtype)
+        while len(arrays) > _SCRATCH_LIMIT:
+            arrays.popitem(last=False)
+    else:
+        arrays.move_to_end(key)
+    return array
 
 
 @dataclass
@@ -255,9 +300,10 @@ class _Geometry:
     object_id: np.ndarray  # (T + 1,) int32, NO_OBJECT last
     part: np.ndarray  # (T + 1,) int16, 0 last
     triangle: np.ndarray  # (T + 1,) int32, arange then -1
-    # Smooth normals as n0 + b1 (n1 - n0) + b2 (n2 - n0): 9 x (T + 1,) float32, or None;
-    # ``curved`` (T + 1,) bool marks the triangles where that differs from the flat normal.
-    corner_normal: tuple[np.ndarray, ...] | None
+    # Smooth normals as n0 + b1 (n1 - n0) + b2 (n2 - n0): (T + 1, 9) float32 rows
+    # (n0, n1 - n0, n2 - n0), or None; ``curved`` (T + 1,) bool marks the triangles where
+    # that differs from the flat normal.
+    corner_normal: np.ndarray | None
     curved: np.ndarray
 
     @property
@@ -293,7 +339,7 @@ def _build_geometry(objects: list[tuple[int, Mesh]], smooth: bool) -> _Geometry:
     )
 
 
-def _corner_normals(mesh: Mesh) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+def _corner_normals(mesh: Mesh) -> tuple[np.ndarray, np.ndarray]:
     """Smooth-normal tables (see ``_Geometry``) and the ``curved`` flag per triangle.
 
     Vertex normals are the area-weighted sums of the normals of the triangles sharing the
@@ -314,7 +360,8 @@ def _corner_normals(mesh: Mesh) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     inverse = np.divide(1.0, length, out=np.zeros_like(length), where=length > 0)
     vertex = [v * inverse for v in vertex]
     spread = np.zeros(count)
-    tables: list[np.ndarray] = []
+    table = np.empty((count + 1, 9), dtype=np.float32)
+    table[count] = np.nan
     corners_k = [[v[corner[c]] for v in vertex] for c in range(3)]  # [corner][axis] (T,)
     for c in range(3):
         for k in range(3):
@@ -322,9 +369,9 @@ def _corner_normals(mesh: Mesh) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     for c in range(3):
         for k in range(3):
             value = corners_k[c][k] if c == 0 else corners_k[c][k] - corners_k[0][k]
-            tables.append(_with_sentinel(value.astype(np.float32), np.nan))
+            table[:count, 3 * c + k] = value
     # 1e-4 rad of disagreement is invisible in shading: such triangles are drawn flat.
-    return tuple(tables), spread > 1e-4
+    return table, spread > 1e-4
 
 
 class Renderer:
@@ -355,6 +402,7 @@ class Renderer:
         self._geometry: _Geometry | None = None
         self._scene: o3d.t.geometry.RaycastingScene | None = None
         self._window_scene: _WindowScene | None = None
+        self._nearest: float | None = None
         for object_id, mesh in objects:
             self.add(object_id, mesh)
 
@@ -368,6 +416,7 @@ class Renderer:
         self._geometry = None
         self._scene = None
         self._window_scene = None
+        self._nearest = None
 
     def clear(self) -> None:
         """Remove every mesh."""
@@ -375,6 +424,7 @@ class Renderer:
         self._geometry = None
         self._scene = None
         self._window_scene = None
+        self._nearest = None
 
     @property
     def triangle_count(self) -> int:
@@ -504,22 +554,28 @@ class Renderer:
         geometry = self._geom()
         out = scene.cast_rays(o3d.core.Tensor.from_numpy(rays.packed), nthreads=self._nthreads)
         # Misses carry INVALID_ID; clip them to the sentinel entry of the lookup tables.
+        primitive = out["primitive_ids"].numpy()
+        index = scratch("render.index", primitive.shape, np.intp)
         if kept is None:
-            index = np.minimum(out["primitive_ids"].numpy(), np.uint32(geometry.count))
+            np.minimum(primitive, np.uint32(geometry.count), out=index, casting="unsafe")
         else:
-            kept_ext = _with_sentinel(kept.astype(np.int64), geometry.count)
-            index = kept_ext[np.minimum(out["primitive_ids"].numpy(), np.uint32(len(kept)))]
-        index = index.astype(np.intp, copy=False)
+            kept_ext = _with_sentinel(kept.astype(np.intp), geometry.count)
+            np.minimum(primitive, np.uint32(len(kept)), out=index, casting="unsafe")
+            np.take(kept_ext, index, out=index, mode="wrap")
         depth = out["t_hit"].numpy()
-        depth[index == geometry.count] = np.nan
+        missed = np.equal(index, geometry.count, out=scratch("render.missed", index.shape, bool))
+        np.copyto(depth, np.float32(np.nan), where=missed)
         barycentric = out["primitive_uvs"].numpy()
         return RenderResult(
             depth=depth,
-            object_id=np.take(geometry.object_id, index),
-            part=np.take(geometry.part, index),
-            normal=_facing_normals(geometry, index, barycentric, out["primitive_normals"], rays),
+            # mode="wrap" skips the bounds check (every index is valid): ~2x faster.
+            object_id=np.take(geometry.object_id, index, mode="wrap"),
+            part=np.take(geometry.part, index, mode="wrap"),
+            normal=_facing_normals(
+                geometry, index, missed, barycentric, out["primitive_normals"], rays
+            ),
             rays=rays.directions,
-            triangle=np.take(geometry.triangle, index),
+            triangle=np.take(geometry.triangle, index, mode="wrap"),
             barycentric=barycentric,
             crop_to_image=crop_to_image,
         )
@@ -591,34 +647,220 @@ class Renderer:
         """
         target = np.asarray(viewpoint, dtype=np.float64).reshape(3)
         depth = result.depth
-        hit = np.isfinite(depth)
+        candidates = np.isfinite(depth)
         occluded = np.zeros(depth.shape, dtype=bool)
-        if not hit.any():
+        if not candidates.any():
             return occluded
-        candidates = hit
-        if camera is not None:
-            xyz_z = self._geom().vertex_xyz[:, 2]
-            nearest = float(xyz_z[xyz_z > 0].min()) if (xyz_z > 0).any() else 0.0
-            candidates &= _shadow_candidates(
-                depth, result.crop_to_image, target, camera, max(nearest, 0.05)
-            )
+        if camera is not None and _prefilter_applies(result.crop_to_image, target, camera):
+            z_near = self._nearest_depth()
+            # The band of pixels an occluder outside the window at z_near could hide, in
+            # output pixels; where it is wide, a tighter bound is worth its ~1 ms.
+            band = camera.fx * abs(target[0]) / z_near / abs(result.crop_to_image[0, 0])
+            if min(band, depth.shape[1]) * depth.shape[0] > _TIGHT_BOUND_PIXELS:
+                z_near = self._outside_occluder_depth(result.rays, target)
+            candidates &= _shadow_candidates(depth, result.crop_to_image, target, camera, z_near)
         flat = np.flatnonzero(candidates)
         if not len(flat):
             return occluded
-        points = result.rays.reshape(-1, 3)[flat] * depth.reshape(-1)[flat, None]
-        direction = target.astype(np.float32) - points
-        length = np.sqrt(np.einsum("ij,ij->i", direction, direction))[:, None]
-        packed = np.empty((len(flat), 6), dtype=np.float32)
-        packed[:, :3] = points + np.float32(_SHADOW_RAY_OFFSET_M) * direction / length
+        points = np.take(result.rays.reshape(-1, 3), flat, axis=0)
+        points *= np.take(depth.reshape(-1), flat)[:, None]
+        normals = None
         if normal_offset_m:
-            packed[:, :3] += np.float32(normal_offset_m) * result.normal.reshape(-1, 3)[flat]
-            direction = target.astype(np.float32) - packed[:, :3]
-        packed[:, 3:] = direction  # t = 1 at the viewpoint
-        blocked = self._scene_for_shadows(result, target).test_occlusions(
+            normals = np.take(result.normal.reshape(-1, 3), flat, axis=0)
+        blocked = self._blocked(
+            self._scene_for_shadows(result, target), points, target, normals, normal_offset_m
+        )
+        occluded.reshape(-1)[flat] = blocked
+        return occluded
+
+    def occluded_points(
+        self,
+        points: np.ndarray,
+        viewpoint: np.ndarray | tuple[float, float, float],
+        *,
+        normals: np.ndarray | None = None,
+        normal_offset_m: float = 0.0,
+    ) -> np.ndarray:
+        """shape (N,) bool: surface points that something hides from ``viewpoint``.
+
+        The shadow rays of ``occluded_from``, for any points (e.g. a subsample of a render's
+        hit points, for light shadows).
+
+        Args:
+            points: shape (N, 3), metres, points on the scene's surfaces (optical frame).
+            viewpoint: shape (3,), metres, the light or second camera.
+            normals: shape (N, 3), the surface normals at the points (with
+                ``normal_offset_m``).
+            normal_offset_m: start each ray this far off the surface along its normal.
+        """
+        xyz = np.asarray(points, dtype=np.float32).reshape(-1, 3)
+        if not len(xyz):
+            return np.zeros(0, dtype=bool)
+        if normal_offset_m and normals is None:
+            raise RenderError("normal_offset_m needs the points' normals")
+        offsets = None
+        if normal_offset_m:
+            offsets = np.asarray(normals, dtype=np.float32).reshape(-1, 3)
+        target = np.asarray(viewpoint, dtype=np.float64).reshape(3)
+        return self._blocked(self._full_scene(), xyz, target, offsets, normal_offset_m)
+
+    def _blocked(
+        self,
+        scene: o3d.t.geometry.RaycastingScene,
+        points: np.ndarray,
+        target: np.ndarray,
+        normals: np.ndarray | None,
+        normal_offset_m: float,
+    ) -> np.ndarray:
+        """(N,) bool: the segment from each point (N, 3) towards ``target`` is blocked."""
+        packed = _shadow_rays(points, target, normals, normal_offset_m)
+        blocked = scene.test_occlusions(
             o3d.core.Tensor.from_numpy(packed), tnear=0.0, tfar=1.0, nthreads=self._nthreads
         )
-        occluded.reshape(-1)[flat] = blocked.numpy().astype(bool)
-        return occluded
+        return np.asarray(blocked.numpy(), dtype=bool)
+
+    def _nearest_depth(self) -> float:
+        """The depth of the scene's nearest vertex in front of the camera, at least
+        ``_NEAREST_OCCLUDER_M``: a bound for any occluder."""
+        if self._nearest is None:
+            z = self._geom().vertex_xyz[:, 2]
+            in_front = z[z > 0]
+            self._nearest = max(
+                float(in_front.min()) if len(in_front) else 0.0, _NEAREST_OCCLUDER_M
+            )
+        return self._nearest
+
+    def _outside_occluder_depth(self, rays: np.ndarray, viewpoint: np.ndarray) -> float:
+        """The nearest depth (at least ``_NEAREST_OCCLUDER_M``) of any surface outside a
+        window that could hide one of its pixels from ``viewpoint`` (on the x axis); inf
+        if there is none.
+
+        Such an occluder lies beyond the window's edge on the viewpoint's side, yet the
+        viewpoint sees it inside the window's columns and rows (where it sees the pixel it
+        hides). Each triangle is clipped to that wedge; the nearest clipped corner counts.
+        """
+        geometry = self._geom()
+        if not geometry.count:
+            return float("inf")
+        # A pinhole window without rotation: x/z depends on the column only, y/z on the row.
+        x_edges = float(rays[0, 0, 0]), float(rays[0, -1, 0])
+        y_lo, y_hi = sorted((float(rays[0, 0, 1]), float(rays[-1, 0, 1])))
+        baseline = float(viewpoint[0])
+        # Half-spaces a . p + d >= 0 (p in metres, optical frame).
+        if baseline > 0:
+            edge = max(x_edges)
+            beyond = (1.0, 0.0, -edge, 0.0)  # x / z >= edge
+            seen = (-1.0, 0.0, edge, baseline)  # (x - B) / z <= edge
+        else:
+            edge = min(x_edges)
+            beyond = (-1.0, 0.0, edge, 0.0)
+            seen = (1.0, 0.0, -edge, -baseline)
+        planes = np.array(
+            [
+                (0.0, 0.0, 1.0, -_NEAREST_OCCLUDER_M),
+                beyond,
+                seen,
+                (0.0, 1.0, -y_lo, 0.0),  # y / z >= y_lo
+                (0.0, -1.0, y_hi, 0.0),  # y / z <= y_hi
+            ]
+        )
+        nearest = _nearest_clipped_depth(geometry.vertex_xyz, geometry.triangles, planes)
+        return max(nearest, _NEAREST_OCCLUDER_M)
+
+
+def _shadow_rays(
+    points: np.ndarray,
+    target: np.ndarray,
+    normals: np.ndarray | None = None,
+    normal_offset_m: float = 0.0,
+) -> np.ndarray:
+    """(N, 6) float32 rays from surface points (N, 3) towards ``target``, which is at t = 1.
+
+    Each starts ``_SHADOW_RAY_OFFSET_M`` towards the target (and ``normal_offset_m`` along
+    its normal), so that a surface does not shadow itself through float32 rounding.
+    Planar arithmetic: numpy is several times faster on flat arrays than on (N, 3) ones.
+    """
+    count = len(points)
+    packed = np.empty((count, 6), dtype=np.float32)
+    goal = [np.float32(c) for c in target]
+    x, y, z = (np.ascontiguousarray(points[:, k]) for k in range(3))
+    dx, dy, dz = goal[0] - x, goal[1] - y, goal[2] - z
+    step = np.float32(_SHADOW_RAY_OFFSET_M) / np.sqrt(dx * dx + dy * dy + dz * dz)
+    origin: list[np.ndarray] = [x + dx * step, y + dy * step, z + dz * step]
+    direction: list[np.ndarray] = [dx, dy, dz]
+    if normals is not None and normal_offset_m:
+        for k in range(3):
+            origin[k] += np.float32(normal_offset_m) * normals[:, k]
+            direction[k] = goal[k] - origin[k]
+    for k in range(3):
+        packed[:, k] = origin[k]
+        packed[:, 3 + k] = direction[k]
+    return packed
+
+
+def _prefilter_applies(
+    crop_to_image: np.ndarray, viewpoint: np.ndarray, camera: CameraModel
+) -> bool:
+    """Whether ``_shadow_candidates`` can pre-filter shadow rays: a viewpoint on the x axis,
+    a pinhole camera and a window without rotation or shear."""
+    linear = crop_to_image[:, :2]
+    return not (
+        viewpoint[0] == 0.0
+        or viewpoint[1] != 0.0
+        or viewpoint[2] != 0.0
+        or camera.has_distortion
+        or linear[0, 1] != 0.0
+        or linear[1, 0] != 0.0
+        or linear[0, 0] == 0.0
+    )
+
+
+def _nearest_clipped_depth(
+    vertices: np.ndarray, triangles: np.ndarray, planes: np.ndarray
+) -> float:
+    """The smallest z over the parts of the triangles inside every half-space
+    ``a . p + d >= 0`` (``planes`` (P, 4) rows ``(ax, ay, az, d)``); inf if none.
+
+    Triangles wholly outside one half-space are dropped first (most of them); the others
+    are clipped one plane after another (Sutherland-Hodgman, vectorised over triangles).
+    """
+    inside = vertices @ planes[:, :3].T + planes[:, 3] >= 0.0  # (V, P)
+    outside_bits = np.zeros(len(vertices), dtype=np.uint8)
+    for k in range(len(planes)):
+        outside_bits |= (~inside[:, k]).astype(np.uint8) << k
+    common = outside_bits[triangles[:, 0]] & outside_bits[triangles[:, 1]]
+    common &= outside_bits[triangles[:, 2]]
+    kept = triangles[common == 0]
+    if not len(kept):
+        return float("inf")
+    size = 3 + len(planes)  # each plane adds at most one corner to a convex polygon
+    polygon = np.zeros((len(kept), size, 3))
+    polygon[:, :3] = vertices[kept]
+    count = np.full(len(kept), 3)
+    slots = np.arange(size)
+    for plane in planes:
+        valid = slots[None, :] < count[:, None]
+        following = (slots[None, :] + 1) % np.maximum(count, 1)[:, None]
+        distance = polygon @ plane[:3] + plane[3]
+        next_corner = np.take_along_axis(polygon, following[..., None], axis=1)
+        next_distance = np.take_along_axis(distance, following, axis=1)
+        keep_corner = valid & (distance >= 0.0)
+        crossing = valid & ((distance >= 0.0) != (next_distance >= 0.0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(crossing, distance / (distance - next_distance), 0.0)
+        crossed = polygon + t[..., None] * (next_corner - polygon)
+        # Each edge emits its start corner if inside, then its crossing if any, in order.
+        emitted = np.stack([polygon, crossed], axis=2).reshape(len(kept), 2 * size, 3)
+        flags = np.stack([keep_corner, crossing], axis=2).reshape(len(kept), 2 * size)
+        position = np.cumsum(flags, axis=1) - 1
+        rows, columns = np.nonzero(flags)
+        clipped = np.zeros_like(polygon)
+        clipped[rows, position[rows, columns]] = emitted[rows, columns]
+        polygon, count = clipped, flags.sum(axis=1)
+    valid = slots[None, :] < count[:, None]
+    if not valid.any():
+        return float("inf")
+    return float(polygon[..., 2][valid].min())
 
 
 def _ray_bounds(ray_sets: list[_Rays]) -> tuple[float, float, float, float]:
@@ -663,21 +905,13 @@ def _shadow_candidates(
     imager at s = u - f B / z. It is hidden by the surface seen at column q (q beyond u on
     the viewpoint's side) when s(q) <= s(u): a running minimum of s along each row finds
     every such pixel. Rays then confirm them (and catch occluders the image does not show);
-    pixels that an occluder outside the window could hide (one no nearer than the scene's
-    nearest vertex, ``scene_z_near``) stay candidates.
+    pixels that an occluder outside the window could hide (one no nearer than
+    ``scene_z_near``) stay candidates.
     """
     everything = np.ones(depth.shape, dtype=bool)
     baseline = float(viewpoint[0])
     linear = crop_to_image[:, :2]
-    if (
-        baseline == 0.0
-        or viewpoint[1] != 0.0
-        or viewpoint[2] != 0.0
-        or camera.has_distortion
-        or linear[0, 1] != 0.0
-        or linear[1, 0] != 0.0
-        or linear[0, 0] == 0.0
-    ):
+    if not _prefilter_applies(crop_to_image, viewpoint, camera):
         return everything
     if not np.isfinite(depth).any():
         return everything
@@ -688,16 +922,19 @@ def _shadow_candidates(
     z = depth[:, ::-1] if flip else depth
     width = depth.shape[1]
     columns = np.arange(width, dtype=np.float32)
-    with np.errstate(invalid="ignore"):
-        s = np.where(np.isfinite(z), columns - np.float32(disparity_scale) / z, columns)
-    s = s.astype(np.float32)
+    # s = column - disparity, and the column itself where nothing is hit (fmax drops NaN).
+    s = np.divide(np.float32(disparity_scale), z, dtype=np.float32)
+    np.fmax(s, np.float32(0.0), out=s)
+    np.subtract(columns, s, out=s)
     # Minimum of s over the columns two and more beyond each pixel (reverse running
     # minimum), and the next column on its own: the margins (in pixels) cover silhouettes
     # that fall between pixel centres without flagging a plain wall (s grows by 1 a column).
+    # The next column's margin of 0.9 also flags surfaces nearly edge-on to the viewpoint,
+    # whose facets hide the pixel between pixel centres (a frame has a few such pixels).
     beyond = np.full_like(s, np.inf)
     beyond[:, :-2] = np.minimum.accumulate(s[:, :1:-1], axis=1)[:, ::-1]
     candidates = beyond <= s + np.float32(1.5)
-    candidates[:, :-1] |= s[:, 1:] <= s[:, :-1] + np.float32(0.5)
+    candidates[:, :-1] |= s[:, 1:] <= s[:, :-1] + np.float32(0.9)
     candidates |= s + np.float32(1.5) >= np.float32((width - 1) - disparity_scale / scene_z_near)
     if flip:
         candidates = candidates[:, ::-1]
@@ -739,43 +976,58 @@ def _frustum_triangles(
 def _facing_normals(
     geometry: _Geometry,
     index: np.ndarray,
+    missed: np.ndarray,
     barycentric: np.ndarray,
     embree_normals: o3d.core.Tensor,
     rays: _Rays,
 ) -> np.ndarray:
     """(..., 3) unit normals of the hits on triangles ``index``, turned towards the camera.
 
-    NaN where ``index`` is the "nothing hit" sentinel. Works on planar (...,) arrays, and
-    smooths only the pixels on triangles whose corners disagree (curved surfaces).
+    NaN where ``missed`` (``index`` is the "nothing hit" sentinel). Turns Embree's normals
+    in place (no new image), and smooths only the pixels on triangles whose corners
+    disagree (curved surfaces), on planar arrays.
     """
+    normal = embree_normals.numpy()  # unit geometric normals; 0 where nothing is hit
     shape = index.shape
-    face = embree_normals.numpy()  # unit geometric normals; 0 where nothing is hit
     # Rays are (x/z, y/z, 1): the normal faces the camera when n . ray < 0.
-    facing = face[..., 0] * rays.x + face[..., 1] * rays.y + face[..., 2]
-    sign = np.where(facing > 0, np.float32(-1), np.float32(1))
-    sign[index == geometry.count] = np.nan
-    # Flat (N * 3,) arithmetic: broadcasting over a last axis of 3 is 3x slower.
-    normal = (face.reshape(-1) * np.repeat(sign.reshape(-1), 3)).reshape(*shape, 3)
+    facing = np.multiply(normal[..., 0], rays.x, out=scratch("normals.facing", shape))
+    term = np.multiply(normal[..., 1], rays.y, out=scratch("normals.term", shape))
+    facing += term
+    facing += normal[..., 2]
+    away = np.greater(facing, 0, out=scratch("normals.away", shape, bool))
+    # +1 or -1 (arithmetic on the mask: np.where and masked writes are several times slower)
+    sign = np.multiply(away, np.float32(-2), out=scratch("normals.sign", shape))
+    sign += np.float32(1)
+    for k in range(3):
+        normal[..., k] *= sign
+    if missed.any():
+        normal[missed] = np.nan
     if geometry.corner_normal is None:
         return normal
-    curved = np.flatnonzero(np.take(geometry.curved, index))
+    curved = np.flatnonzero(np.take(geometry.curved, index, mode="wrap"))
     if not len(curved):
         return normal
-    flat_index = index.reshape(-1)[curved]
-    b1 = barycentric[..., 0].reshape(-1)[curved]
-    b2 = barycentric[..., 1].reshape(-1)[curved]
-    s = sign.reshape(-1)[curved]
-    n0x, n0y, n0z, d1x, d1y, d1z, d2x, d2y, d2z = (
-        np.take(table, flat_index) for table in geometry.corner_normal
-    )
-    sx = (n0x + b1 * d1x + b2 * d2x) * s
-    sy = (n0y + b1 * d1y + b2 * d2y) * s
-    sz = (n0z + b1 * d1z + b2 * d2z) * s
+    corner_index = np.take(index, curved, mode="wrap")
+    corners = np.take(geometry.corner_normal, corner_index, axis=0, mode="wrap")  # (n, 9)
+    weights = np.take(barycentric.reshape(-1, 2), curved, axis=0)
+    b1 = np.ascontiguousarray(weights[:, 0])
+    b2 = np.ascontiguousarray(weights[:, 1])
+    sign = np.take(sign, curved)
+    smooth = []
+    for k in range(3):
+        component = corners[:, 3 + k] * b1
+        component += corners[:, k]
+        component += corners[:, 6 + k] * b2
+        component *= sign
+        smooth.append(component)
+    sx, sy, sz = smooth
     length = np.sqrt(sx * sx + sy * sy + sz * sz)
     # Interpolated normals can lean past the silhouette on a coarse mesh; there (and on
     # degenerate data) the flat normal is the honest answer.
-    facing = sx * rays.x.reshape(-1)[curved] + sy * rays.y.reshape(-1)[curved] + sz
-    good = (facing < 0) & (length > 1e-6)
+    facing_smooth = sx * np.take(rays.x, curved)
+    facing_smooth += sy * np.take(rays.y, curved)
+    facing_smooth += sz
+    good = (facing_smooth < 0) & (length > 1e-6)
     keep = curved[good]
     inverse = np.float32(1) / length[good]
     flat_normal = normal.reshape(-1, 3)

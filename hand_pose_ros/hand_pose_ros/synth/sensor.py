@@ -38,11 +38,14 @@ import numpy as np
 
 from hand_pose_ros.geometry import CameraModel
 from hand_pose_ros.geometry.depth import encode_depth_mm
-from hand_pose_ros.synth.render import STEREO_VIEWPOINT_M, camera_rays, window_rays
+from hand_pose_ros.synth.render import STEREO_VIEWPOINT_M, camera_rays, scratch, window_rays
 
 # Bicubic upsampling of i.i.d. unit Gaussian values leaves a field whose standard deviation
 # is ~0.86 (measured over cell sizes 1.5 to 40 px); this restores unit deviation.
 _BICUBIC_STD_GAIN = 1.0 / 0.86
+# Edge bands up to this many pixels wide are found by dilation, wider ones by a distance
+# transform (the dilations grow with the square of the width).
+_MAX_DILATED_BAND_PX = 6.0
 
 
 class SensorError(ValueError):
@@ -187,64 +190,90 @@ def apply_depth_sensor(
     # The random draws come in a fixed order whatever is switched off, so changing one
     # effect's parameters does not reshuffle the others.
     white = standard_normal_image(rng, (height, width))
-    smooth_noise = _smooth_field(rng, (height, width), config.noise_correlation_px / scale)
-    band_field = _smooth_field(rng, (height, width), config.edge_band_correlation_px / scale)
+    shape = (height, width)
+    smooth_noise = _smooth_field(
+        rng, shape, config.noise_correlation_px / scale, out=scratch("sensor.noise", shape)
+    )
+    band_field = _smooth_field(
+        rng, shape, config.edge_band_correlation_px / scale, out=scratch("sensor.band", shape)
+    )
     # Coarse and fine wander together fray the boundary of a receding table instead of
     # cutting it along a smooth line.
-    grazing_field = 0.8 * _smooth_field(rng, (height, width), 40.0 / scale)
-    grazing_field += 0.6 * _smooth_field(rng, (height, width), 5.0 / scale)
+    grazing_field = _smooth_field(
+        rng, shape, 40.0 / scale, gain=0.8, out=scratch("sensor.grazing", shape)
+    )
+    grazing_field += _smooth_field(
+        rng, shape, 5.0 / scale, gain=0.6, out=scratch("sensor.grazing_fine", shape)
+    )
     holes = _holes(rng, (height, width), config, scale)
 
-    # Grazing surfaces.
+    # Grazing surfaces: |n . ray| / |ray| under the cosine of the (wandering) limit angle.
     if config.grazing_angle_deg < 90.0:
-        rays = _rays(camera, crop_to_image, (height, width))
-        dot = np.abs(
-            normals[..., 0] * rays[..., 0] + normals[..., 1] * rays[..., 1] + normals[..., 2]
-        )
-        length = np.sqrt(rays[..., 0] ** 2 + rays[..., 1] ** 2 + 1.0)
-        limit = np.radians(config.grazing_angle_deg + config.grazing_jitter_deg * grazing_field)
+        ray_x, ray_y, ray_z = _unit_rays(camera, crop_to_image, (height, width))
+        facing = normals[..., 0] * ray_x
+        facing += normals[..., 1] * ray_y
+        facing += normals[..., 2] * ray_z
+        np.abs(facing, out=facing)
+        limit = grazing_field
+        limit *= np.float32(np.radians(config.grazing_jitter_deg))
+        limit += np.float32(np.radians(config.grazing_angle_deg))
+        np.minimum(limit, np.float32(np.pi / 2), out=limit)
+        np.cos(limit, out=limit)
         with np.errstate(invalid="ignore"):
-            missing |= dot < np.cos(np.minimum(limit, np.pi / 2)) * length
+            missing |= facing < limit
 
     # Depth discontinuities, with a band of wandering width.
     band_low, band_high = config.edge_band_px
     if band_high > 0.0:
         edges = _discontinuities(depth, config.edge_jump_fraction)
         if edges.any():
-            distance = cv2.distanceTransform(
-                (~edges).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE
-            )
             # band_field ~ N(0, 1): map its central 95 % onto [low, high] image pixels. A
             # pixel goes when its distance from the jump (0 on the jump itself) plus half
             # a pixel is inside the band, so a band under half a pixel keeps the edge.
-            band = band_low + (band_high - band_low) * np.clip(0.5 + band_field / 4.0, 0, 1)
-            missing |= distance + np.float32(0.5) < band / np.float32(scale)
+            band = band_field
+            band *= np.float32(0.25)
+            band += np.float32(0.5)
+            np.clip(band, 0.0, 1.0, out=band)
+            band *= np.float32((band_high - band_low) / scale)
+            band += np.float32(band_low / scale)
+            missing |= _within_band(edges, band)
 
     missing |= holes
     if occluded is not None:
         missing |= np.asarray(occluded, dtype=bool)
 
     # Noise, disparity steps and the depth unit.
-    z = np.where(valid, depth, np.float32(1.0))
-    sigma = (config.noise_floor_m + config.noise_quadratic_per_m * z * z).astype(np.float32)
+    measured = np.where(valid, depth, np.float32(1.0))
     c = config.noise_correlated_fraction
-    noise = np.float32(np.sqrt(1.0 - c)) * white + np.float32(np.sqrt(c)) * smooth_noise
-    measured = z + sigma * noise
+    noise = smooth_noise
+    noise *= np.float32(np.sqrt(c))
+    noise += np.float32(np.sqrt(1.0 - c)) * white
+    sigma = measured * np.float32(config.noise_quadratic_per_m)
+    sigma *= measured
+    sigma += np.float32(config.noise_floor_m)
+    sigma *= noise
+    measured += sigma
     if config.disparity_step_px > 0.0:
-        focal_baseline = config.stereo_focal_px * config.stereo_baseline_m
+        focal_baseline = np.float32(config.stereo_focal_px * config.stereo_baseline_m)
+        step = np.float32(config.disparity_step_px)
+        disparity = np.maximum(measured, np.float32(1e-6), out=sigma)
+        np.divide(focal_baseline, disparity, out=disparity)
+        disparity /= step
+        np.rint(disparity, out=disparity)
+        disparity *= step
         with np.errstate(divide="ignore"):
-            disparity = focal_baseline / np.maximum(measured, np.float32(1e-6))
-        steps = np.rint(disparity / config.disparity_step_px) * config.disparity_step_px
-        with np.errstate(divide="ignore"):
-            measured = (focal_baseline / steps).astype(np.float32)
+            np.divide(focal_baseline, disparity, out=measured)
     if config.depth_unit_m > 0.0:
-        measured = (np.rint(measured / config.depth_unit_m) * config.depth_unit_m).astype(
-            np.float32
-        )
+        unit = np.float32(config.depth_unit_m)
+        measured /= unit
+        np.rint(measured, out=measured)
+        measured *= unit
     with np.errstate(invalid="ignore"):
-        missing |= ~((measured >= config.min_range_m) & (measured <= config.max_range_m))
-    measured[missing] = np.nan
-    return measured.astype(np.float32, copy=False)
+        in_range = measured >= np.float32(config.min_range_m)
+        in_range &= measured <= np.float32(config.max_range_m)
+    missing |= ~in_range
+    np.copyto(measured, np.float32(np.nan), where=missing)
+    return measured
 
 
 @lru_cache(maxsize=1)
@@ -278,27 +307,93 @@ def to_16uc1(depth_m: np.ndarray) -> np.ndarray:
     return encode_depth_mm(depth_m)
 
 
-def _rays(
+def _unit_rays(
     camera: CameraModel | None, crop_to_image: np.ndarray | None, shape: tuple[int, int]
-) -> np.ndarray:
-    """(H, W, 3) viewing rays (x/z, y/z, 1) of the output pixels."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x, y and z (each (H, W) float32) of the output pixels' unit viewing rays."""
     height, width = shape
     if camera is None:
-        rays = np.zeros((height, width, 3), dtype=np.float32)
-        rays[..., 2] = 1.0
-        return rays
+        zero = np.zeros(shape, dtype=np.float32)
+        return zero, zero, np.ones(shape, dtype=np.float32)
     if crop_to_image is not None:
-        return window_rays(camera, crop_to_image, (width, height))
+        return _unit(window_rays(camera, crop_to_image, (width, height)))
     if (camera.height, camera.width) != shape:
         raise SensorError(
             f"depth is {height}x{width} but the camera is {camera.height}x{camera.width}: "
             "pass crop_to_image for a crop"
         )
-    return camera_rays(camera)
+    return _camera_unit_rays(camera)
 
 
-def _smooth_field(rng: np.random.Generator, shape: tuple[int, int], cell_px: float) -> np.ndarray:
-    """(H, W) float32 smooth noise with zero mean and about unit standard deviation.
+@lru_cache(maxsize=4)
+def _camera_unit_rays(camera: CameraModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``_unit`` of a camera's full-image rays, made once per camera (read-only)."""
+    planes = _unit(camera_rays(camera))
+    for plane in planes:
+        plane.flags.writeable = False
+    return planes
+
+
+def _unit(rays: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x, y and z planes of (H, W, 3) rays (x/z, y/z, 1) scaled to unit length."""
+    x = np.ascontiguousarray(rays[..., 0], dtype=np.float32)
+    y = np.ascontiguousarray(rays[..., 1], dtype=np.float32)
+    inverse = np.float32(1.0) / np.sqrt(x * x + y * y + np.float32(1.0))
+    return x * inverse, y * inverse, inverse
+
+
+def _within_band(edges: np.ndarray, band_px: np.ndarray) -> np.ndarray:
+    """(H, W) bool: pixels whose distance d from the nearest ``edges`` pixel is under
+    their band width less half a pixel (d + 0.5 < band_px).
+
+    Bands are a few pixels wide, so the distances that matter are those of the few pixel
+    offsets shorter than the widest band: one dilation of the edges per distinct offset
+    length (exact Euclidean distance, like ``cv2.distanceTransform``, at a fraction of its
+    cost); a distance transform for wide bands.
+    """
+    reach = float(np.max(band_px)) - 0.5
+    if reach <= 0.0:
+        return np.zeros(edges.shape, dtype=bool)
+    if reach > _MAX_DILATED_BAND_PX:
+        distance = cv2.distanceTransform(
+            (~edges).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE
+        )
+        return np.asarray(distance + np.float32(0.5) < band_px)
+    within = edges & (band_px > np.float32(0.5))
+    source = edges.astype(np.uint8)
+    for squared in _offset_lengths_squared(int(np.ceil(reach * reach))):
+        kernel = _disk(squared)
+        near = cv2.dilate(source, kernel).view(bool)
+        within |= near & (band_px > np.float32(np.sqrt(squared)) + np.float32(0.5))
+    return within
+
+
+@lru_cache(maxsize=64)
+def _offset_lengths_squared(limit: int) -> tuple[int, ...]:
+    """The distinct squared lengths 0 < i^2 + j^2 < ``limit`` of integer offsets, ascending."""
+    radius = int(np.ceil(np.sqrt(limit)))
+    i, j = np.meshgrid(np.arange(radius + 1), np.arange(radius + 1))
+    squared = np.unique(i * i + j * j)
+    return tuple(int(q) for q in squared if 0 < q < limit)
+
+
+@lru_cache(maxsize=32)
+def _disk(squared: int) -> np.ndarray:
+    """uint8 kernel of the offsets (i, j) with i^2 + j^2 <= ``squared``."""
+    radius = int(np.floor(np.sqrt(squared)))
+    i, j = np.meshgrid(np.arange(-radius, radius + 1), np.arange(-radius, radius + 1))
+    return np.asarray(i * i + j * j <= squared, dtype=np.uint8)
+
+
+def _smooth_field(
+    rng: np.random.Generator,
+    shape: tuple[int, int],
+    cell_px: float,
+    *,
+    gain: float = 1.0,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """(H, W) float32 smooth noise with zero mean and about ``gain`` standard deviation.
 
     Gaussian values on a grid of ``cell_px`` spacing, upsampled bicubically. The standard
     deviation is restored by the upsampling's average variance loss (a constant), not by
@@ -312,7 +407,7 @@ def _smooth_field(rng: np.random.Generator, shape: tuple[int, int], cell_px: flo
     big = cv2.resize(grid, (round(cols * cell), round(rows * cell)), interpolation=cv2.INTER_CUBIC)
     start = int(cell)
     field = big[start : start + height, start : start + width]
-    return np.asarray(field * np.float32(_BICUBIC_STD_GAIN), dtype=np.float32)
+    return np.multiply(field, np.float32(_BICUBIC_STD_GAIN * gain), out=out, dtype=np.float32)
 
 
 def _holes(
@@ -345,8 +440,13 @@ def _discontinuities(depth: np.ndarray, jump_fraction: float) -> np.ndarray:
     for axis in (0, 1):
         a = z[:-1, :] if axis == 0 else z[:, :-1]
         b = z[1:, :] if axis == 0 else z[:, 1:]
+        if not a.size:
+            continue
+        # One pass each in OpenCV: |a - b| > fraction * min(a, b).
+        nearer: np.ndarray = cv2.min(a, b)
+        nearer *= np.float32(jump_fraction)
         with np.errstate(invalid="ignore"):
-            jump = np.abs(a - b) > np.float32(jump_fraction) * np.minimum(a, b)
+            jump = cv2.absdiff(a, b) > nearer
         # inf - inf is NaN (both missing): no edge; finite next to missing: an edge.
         if axis == 0:
             edges[:-1, :] |= jump
