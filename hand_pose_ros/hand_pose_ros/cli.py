@@ -2,6 +2,8 @@
 
     hand-pose info BAG     what a bag holds and how its colour and depth pair up
     hand-pose synth ...    the synthetic hand world: datasets, sequences, contact sheet, speed
+    hand-pose models       the model zoo's table (parameters, FLOPs, paper figures)
+    hand-pose export       ONNX files of the models, checked against PyTorch
 
 Later sub-commands (demo, bag, synth, train, eval, bench, export) plug in the same way:
 ``_add_<name>(subparsers)`` registers the arguments and the function that runs it.
@@ -26,9 +28,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"hand-pose {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_info(subparsers)
+    from hand_pose_ros.commands.models import add_models
     from hand_pose_ros.commands.synth import add_synth
 
     add_synth(subparsers)
+    add_models(subparsers)
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
