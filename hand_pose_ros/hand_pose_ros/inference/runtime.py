@@ -10,7 +10,7 @@ differs between the backends; ``decode`` is the model's own ``decode`` in both.
 
 How onnxruntime decodes without torch weights: the ONNX file carries the checkpoint metadata
 (architecture and config). The runner builds that architecture on torch's "meta" device (no
-memory for weights, no initialisation cost) and calls its ``decode``, which is numpy-only by
+memory for weights, nothing to initialise) and calls its ``decode``, which is numpy-only by
 the model contract (it wraps the model's codec with the model's geometry: input size, heatmap
 size, stride...). Calling the codecs directly would duplicate each model's codec arguments
 here; building the class keeps one source of truth. Should a constructor not run on the meta
@@ -137,7 +137,8 @@ class ModelRunner:
 
         Args:
             batch: by the spec's input_kind:
-                "rgb": crops (N, H, W, 3) uint8 RGB (floating point is taken as RGB in [0, 1]);
+                "rgb": crops (N, H, W, 3) RGB, integers in 0..255 (uint8) or floating point
+                    in [0, 1];
                 "depth_cube": normalised depth crops (N, H, W) in [-1, 1]; NaN (no depth)
                     becomes +1, as the crop marks empty and behind-cube pixels;
                 "keypoints": keypoints already normalised by the model's own function
@@ -155,7 +156,7 @@ class ModelRunner:
                 array = array[None]
             self._check_shape(array, (*self.spec.input_size, self.spec.input_channels),
                               "(N, H, W, C) RGB crops")  # fmt: skip
-            scale = 255.0 if array.dtype == np.uint8 else 1.0
+            scale = 255.0 if np.issubdtype(array.dtype, np.integer) else 1.0
             images = array.astype(np.float32) / np.float32(scale)
             mean = np.asarray(self.spec.mean, dtype=np.float32)
             std = np.asarray(self.spec.std, dtype=np.float32)
