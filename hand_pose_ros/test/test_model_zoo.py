@@ -4,11 +4,12 @@ One parametrised module over ``list_models()`` (the timm habit). Per model, ``CA
 to make its targets, what a perfect output is, how tight the decode round trip is, and how
 its overfit test trains. A model registered without a case fails ``test_every_model_has_a_case``.
 
-Cost on two CPU cores: the ONNX export and the overfit test run on ``CASES[name].light``, the
+Cost on two CPU cores: the ONNX, overfit and runner tests run on ``CASES[name].light``, the
 default config with fewer layers where the default is too slow for a unit test (only
-attention_hand_net: its dense blocks at 224 px take seconds per training step, and the dynamo
-exporter minutes for its ~10k-node graph). Input sizes and layer types stay those of the
-default. Set HAND_POSE_FULL_ZOO=1 to run those two tests on the default configs too.
+attention_hand_net, one dense layer per block instead of 8-32: at its default depth the
+overfit test takes over a minute and the dynamo export of its ~9k-node graph another). Input
+sizes and layer types stay those of the default. Set HAND_POSE_FULL_ZOO=1 to run those tests
+on the default configs too.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ class Case:
         perfect: model, targets -> the network output that would match the targets exactly.
         tolerance: largest |decode(perfect) - keypoints| accepted (the keypoints' unit).
         steps, lr: overfit test budget and Adam learning rate.
-        light: config overrides for the overfit and ONNX tests (see the module docstring).
+        light: config overrides for the ONNX, overfit and runner tests (module docstring).
     """
 
     sample: Callable[[np.random.Generator, int, int], np.ndarray]
@@ -154,15 +155,17 @@ CASES: dict[str, Case] = {
 
 @pytest.fixture(scope="module")
 def zoo() -> dict[str, nn.Module]:
-    """Default-config models, built once per module (tests must not change their weights)."""
+    """Models built once per module, by name and config (tests must not change weights)."""
     return {}
 
 
-def _model(zoo: dict[str, nn.Module], name: str) -> nn.Module:
-    if name not in zoo:
+def _model(zoo: dict[str, nn.Module], name: str, *, light: bool = False) -> nn.Module:
+    config = _light_config(name) if light else {}
+    key = f"{name} {json.dumps(config, sort_keys=True)}"
+    if key not in zoo:
         torch.manual_seed(0)
-        zoo[name] = build_model(name).eval()
-    return zoo[name]
+        zoo[key] = build_model(name, **config).eval()
+    return zoo[key]
 
 
 def _targets(model: nn.Module, name: str, count: int, seed: int = 0) -> tuple[Any, dict]:
@@ -299,7 +302,7 @@ def _raw_batch(spec: ModelSpec, count: int) -> np.ndarray:
 
 @pytest.mark.parametrize("name", MODELS)
 def test_runner_preprocesses_as_the_spec_says(zoo, name: str) -> None:
-    model = _model(zoo, name)
+    model = _model(zoo, name, light=True)
     runner = ModelRunner(model)
     raw = _raw_batch(model.spec, 2)
     inputs = runner.preprocess(raw)

@@ -14,10 +14,11 @@ last resort. ``OnnxExport`` says which one produced the file and why the ones be
 rejected.
 
 The dynamo exporter's onnxscript graph optimiser is off by default (``optimize=False``): its
-pattern rewriter is quadratic in the number of nodes (attention_hand_net, ~10k nodes: four
-and a half minutes on two cores, against a minute and a half for the export itself), and
-onnxruntime applies its own graph optimisations (constant folding, fusions) when it loads
-the file anyway.
+pattern rewriter is quadratic in the number of nodes (attention_hand_net's ~9k-node graph:
+minutes on two cores, several times the export itself), and onnxruntime applies its own
+graph optimisations (constant folding, fusions) when it loads the file anyway. The
+exporter's per-node debug metadata (stack traces with local paths) is stripped: two thirds
+of attention_hand_net's file.
 """
 
 from __future__ import annotations
