@@ -295,6 +295,61 @@ def test_a_crop_gets_the_stereo_shadow_of_an_object_outside_it() -> None:
     np.testing.assert_array_equal(shadow, whole.occluded_from(plain, STEREO_VIEWPOINT_M))
 
 
+def test_the_image_stereo_shadow_matches_the_ray_test_when_the_occluder_is_in_view() -> None:
+    # A box in front of a wall, both inside the window: the shadow read off the depth
+    # image is the ray-tested one up to a pixel at the silhouettes.
+    box = primitives.box((0.06, 0.06, 0.05), center=(0.0, 0.0, 0.45))
+    renderer = Renderer([wall_at(0.6), (1, box)])
+    matrix = crop_to_image_matrix(np.array([320.0, 240.0]), 300.0, 128)
+    crop = renderer.render_window(CAMERA, matrix, 128)
+    exact = renderer.occluded_from(crop, STEREO_VIEWPOINT_M, CAMERA)
+    image = render.image_stereo_shadow(crop.depth, crop.crop_to_image, STEREO_VIEWPOINT_M, CAMERA)
+    assert image is not None and exact.sum() > 100
+    overlap = (image & exact).sum() / (image | exact).sum()
+    assert overlap > 0.9
+    # Nothing on the box itself, and the band lies left of the box (right imager at +x).
+    assert not image[crop.object_id == 1].any()
+    box_columns = np.flatnonzero((crop.object_id == 1).any(axis=0))
+    assert np.flatnonzero(image.any(axis=0)).max() < box_columns.min()
+    # A rotated window cannot be read row by row: None, and the caller casts rays.
+    rotated = crop_to_image_matrix(np.array([320.0, 240.0]), 300.0, 128, 0.3)
+    turned = renderer.render_window(CAMERA, rotated, 128)
+    assert render.image_stereo_shadow(turned.depth, rotated, STEREO_VIEWPOINT_M, CAMERA) is None
+
+
+def test_windows_culled_by_depth_render_the_same_up_to_that_depth() -> None:
+    # A box at 0.5 m before walls at 0.9 m: leaving out what lies beyond 0.7 m turns the
+    # wall into misses and changes nothing else.
+    box = primitives.box((0.06, 0.06, 0.05), center=(0.0, 0.0, 0.5))
+    objects = [wall_at(0.9), (1, box)]
+    matrix = crop_to_image_matrix(np.array([320.0, 240.0]), 200.0, 64)
+    full = Renderer(objects).render_window(CAMERA, matrix, 64, shadow_viewpoint=None)
+    near = Renderer(objects).render_windows(
+        CAMERA, [(matrix, 64)], shadow_viewpoint=None, max_depth_m=0.7
+    )[0]
+    on_box = full.object_id == 1
+    assert on_box.any() and (~on_box).any()
+    np.testing.assert_array_equal(near.depth[on_box], full.depth[on_box])
+    np.testing.assert_array_equal(near.object_id[on_box], full.object_id[on_box])
+    assert np.isnan(near.depth[~on_box]).all()
+    assert (near.object_id[~on_box] == NO_OBJECT).all()
+
+
+def test_keypoint_visibility_in_the_window_scene_equals_the_full_scene() -> None:
+    # Points behind the box, beside it, and one outside the window (full-scene fallback).
+    box = primitives.box((0.06, 0.06, 0.05), center=(0.0, 0.0, 0.5))
+    objects = [wall_at(0.9), (1, box)]
+    points = np.array([[0.0, 0.0, 0.6], [0.05, 0.0, 0.6], [0.0, 0.01, 0.52], [0.5, 0.0, 0.6]])
+    whole = Renderer(objects).cast_points_visibility(points)
+    windowed = Renderer(objects)
+    matrix = crop_to_image_matrix(np.array([320.0, 240.0]), 200.0, 64)
+    windowed.render_windows(CAMERA, [(matrix, 64)], shadow_viewpoint=None, max_depth_m=0.8)
+    seen = windowed.cast_points_visibility(points)
+    np.testing.assert_array_equal(seen.object_id, whole.object_id)
+    np.testing.assert_allclose(seen.hit_distance_m, whole.hit_distance_m, rtol=1e-6)
+    assert list(seen.object_id[:3]) == [1, 0, 1]
+
+
 def test_the_stereo_prefilter_keeps_shadows_of_occluders_beyond_the_image_edge() -> None:
     # A box just beyond the right edge of the image, 0.25-0.35 m away, hides a stretch of
     # the wall from the right imager; a box far beyond the left edge, nearer still, hides

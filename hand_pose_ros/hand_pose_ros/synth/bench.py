@@ -2,13 +2,12 @@
 per second, and training crops per second, with one or more worker processes.
 
 Each worker renders one warm-up item, then counts what it makes in ``seconds`` of steady
-work; the rate is the sum over workers. Workers get one Embree thread each when there are
-several (the cores are shared out), all cores when alone.
+work; the rate is the sum over workers. Workers get one thread each (Embree, BLAS, OpenCV)
+when there are several (the cores are shared out), all cores when alone.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 from dataclasses import dataclass
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from hand_pose_ros.synth.config import SynthConfig
 from hand_pose_ros.synth.shards import new_scene
+from hand_pose_ros.synth.workers import worker_pool
 from hand_pose_ros.synth.world import render_crops, render_frame
 
 
@@ -64,7 +64,7 @@ def measure(
     if workers == 1:
         results = [_work(jobs[0])]
     else:
-        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        with worker_pool(workers) as pool:
             results = pool.map(_work, jobs)
     items = sum(count for count, _ in results)
     rate = sum(count / elapsed for count, elapsed in results)

@@ -180,9 +180,7 @@ def sample_hand(
     gesture, grasped = "", None
     if rng.random() < scene_config.gesture_probability and scene_config.gestures:
         gesture = str(rng.choice(list(scene_config.gestures)))
-        sample = sample_gesture(
-            gesture, rng, shape=shape, variation=scene_config.gesture_variation
-        )
+        sample = sample_gesture(gesture, rng, shape=shape, variation=scene_config.gesture_variation)
         angles = sample.angles
         if sample.grasped is not None and rng.random() < scene_config.held_object_probability:
             grasped = sample.grasped.for_side(side)

@@ -25,7 +25,6 @@ Crop shard arrays (N samples; a kind not asked for is absent):
 from __future__ import annotations
 
 import json
-import multiprocessing
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from hand_pose_ros.synth.config import SynthConfig
 from hand_pose_ros.synth.gestures import GESTURES
 from hand_pose_ros.synth.scene import sample_scene
 from hand_pose_ros.synth.truth import SynthFrame
+from hand_pose_ros.synth.workers import worker_pool
 from hand_pose_ros.synth.world import CROP_KINDS, CropSample, render_crops, render_frame
 
 MANIFEST = "manifest.json"
@@ -160,8 +160,7 @@ def _single_threaded(config: SynthConfig) -> SynthConfig:
 def _run(jobs: list[_Job], workers: int) -> Iterable[dict[str, Any]]:
     if workers == 1:
         return map(_write_shard, jobs)
-    # spawn, not fork: Embree's thread pool does not survive a fork of a process using it.
-    pool = multiprocessing.get_context("spawn").Pool(workers)
+    pool = worker_pool(workers)
     try:
         return list(pool.imap_unordered(_write_shard, jobs))
     finally:
@@ -179,9 +178,7 @@ def _write_shard(job: _Job) -> dict[str, Any]:
     return {"file": name, "samples": job.count}
 
 
-def _crop_arrays(
-    rng: np.random.Generator, config: SynthConfig, job: _Job
-) -> dict[str, np.ndarray]:
+def _crop_arrays(rng: np.random.Generator, config: SynthConfig, job: _Job) -> dict[str, np.ndarray]:
     samples: list[tuple[int, CropSample]] = []
     scene_index = 0
     while len(samples) < job.count:

@@ -13,6 +13,7 @@ keypoint than its radius plus ``VISIBILITY_TOLERANCE_M``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -22,12 +23,15 @@ from hand_pose_ros.geometry import CameraModel
 from hand_pose_ros.synth.appearance import light_shadows, shade
 from hand_pose_ros.synth.config import SynthConfig
 from hand_pose_ros.synth.hand_model import HandSkeleton
-from hand_pose_ros.synth.render import Renderer, RenderResult
+from hand_pose_ros.synth.render import Renderer, RenderResult, image_stereo_shadow
 from hand_pose_ros.synth.scene import Scene, hand_object_id, scene_objects
 from hand_pose_ros.synth.sensor import apply_depth_sensor
 from hand_pose_ros.synth.truth import HandTruth, SynthFrame
 
 VISIBILITY_TOLERANCE_M = 0.004
+# Depth-only crops leave out surfaces this far (metres) beyond their cube's back face:
+# sensor noise cannot bring them inside it.
+_BEYOND_CUBE_MARGIN_M = 0.05
 
 
 def render_frame(scene: Scene, rng: np.random.Generator, config: SynthConfig) -> SynthFrame:
@@ -107,48 +111,63 @@ def render_crops(
     renderer = Renderer(objects, nthreads=config.render.threads)
     camera, crop = scene.camera, config.crop
 
-    samples: list[CropSample] = []
+    # Windows first (they need only the keypoints' pixels), so that visibility is then
+    # ray-tested in the small culled scene the windows are rendered from.
+    views: list[tuple[int, dict[str, Any]]] = []
     windows: list[tuple[np.ndarray, int]] = []
     for index, skeleton in enumerate(skeletons):
-        hand = scene.hands[index]
-        truth = _truth(renderer, camera, index, hand.side, hand.gesture, hand.track_id,
-                       skeleton, np.full(4, np.nan))  # fmt: skip
+        uv = camera.project(skeleton.keypoints)
         for _ in range(crop.views_per_scene):
-            sample = CropSample(truth=truth, camera=camera)
+            view: dict[str, Any] = {}
             if "depth" in kinds:
                 center = skeleton.keypoints.mean(axis=0) + rng.normal(
                     0.0, crop.cube_center_jitter_m, 3
                 )
                 cube = cube_crop_geometry(camera, center, cube_m=crop.cube_m,
                                           output_size=crop.depth_size)  # fmt: skip
-                sample.cube_center, sample.cube_m = cube.center_xyz, float(crop.cube_m)
-                sample.depth_joints = cube.to_cube_units(skeleton.keypoints).astype(np.float32)
+                view["cube_center"], view["cube_m"] = cube.center_xyz, float(crop.cube_m)
+                joints = cube.to_cube_units(skeleton.keypoints)
+                view["depth_joints"] = joints.astype(np.float32)
                 windows.append((cube.crop_to_image, crop.depth_size))
             if "rgb" in kinds:
-                matrix = _rgb_window(truth.uv, rng, config)
-                sample.rgb_crop_to_image = matrix
-                sample.rgb_uv = apply_affine(invert_affine(matrix), truth.uv).astype(np.float32)
+                matrix = _rgb_window(uv, rng, config)
+                view["rgb_crop_to_image"] = matrix
+                view["rgb_uv"] = apply_affine(invert_affine(matrix), uv).astype(np.float32)
                 windows.append((matrix, crop.rgb_size))
-            samples.append(sample)
+            views.append((index, view))
 
-    viewpoint = config.sensor.stereo_viewpoint_m if config.render.stereo_shadow else None
-    results = iter(renderer.render_windows(camera, windows, shadow_viewpoint=viewpoint))
-    for sample in samples:
+    rays_for_shadow = config.render.stereo_shadow and config.render.crop_stereo_shadow == "rays"
+    viewpoint = config.sensor.stereo_viewpoint_m if rays_for_shadow else None
+    max_depth = None
+    if kinds == ("depth",):  # nothing beyond the cubes shows in the crops
+        backs = [view["cube_center"][2] for _, view in views]
+        max_depth = max(backs) + crop.cube_m / 2.0 + _BEYOND_CUBE_MARGIN_M
+    results = iter(renderer.render_windows(camera, windows, shadow_viewpoint=viewpoint,
+                                           max_depth_m=max_depth))  # fmt: skip
+    no_box = np.full(4, np.nan)
+    truths = [
+        _truth(renderer, camera, index, hand.side, hand.gesture, hand.track_id, skeleton, no_box)
+        for index, (hand, skeleton) in enumerate(zip(scene.hands, skeletons, strict=True))
+    ]
+    samples = []
+    for index, view in views:
+        sample = CropSample(truth=truths[index], camera=camera, **view)
         if "depth" in kinds:
             result = next(results)
-            occluded = _stereo_shadow(renderer, result, camera, config)
             assert sample.cube_center is not None
             cube = cube_crop_geometry(camera, sample.cube_center, cube_m=crop.cube_m,
                                       output_size=crop.depth_size)  # fmt: skip
             depth_m = apply_depth_sensor(
                 result.depth, result.normal, rng, config.sensor, camera,
-                crop_to_image=cube.crop_to_image, occluded=occluded,
+                crop_to_image=cube.crop_to_image,
+                occluded=_crop_stereo_shadow(renderer, result, camera, config),
             )  # fmt: skip
             sample.depth = cube.normalise_depth(depth_m)
         if "rgb" in kinds:
             result = next(results)
             sample.rgb = shade(result, materials, rng, config.appearance,
                                lighting=scene.lighting, backdrop=scene.backdrop)  # fmt: skip
+        samples.append(sample)
     return samples
 
 
@@ -167,6 +186,19 @@ def _stereo_shadow(
 ) -> np.ndarray | None:
     if not config.render.stereo_shadow:
         return None
+    return renderer.occluded_from(result, config.sensor.stereo_viewpoint_m, camera)
+
+
+def _crop_stereo_shadow(
+    renderer: Renderer, result: RenderResult, camera: CameraModel, config: SynthConfig
+) -> np.ndarray | None:
+    if not config.render.stereo_shadow:
+        return None
+    if config.render.crop_stereo_shadow == "image":
+        viewpoint = config.sensor.stereo_viewpoint_m
+        shadow = image_stereo_shadow(result.depth, result.crop_to_image, viewpoint, camera)
+        if shadow is not None:
+            return shadow
     return renderer.occluded_from(result, config.sensor.stereo_viewpoint_m, camera)
 
 
