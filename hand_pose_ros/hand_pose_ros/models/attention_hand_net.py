@@ -56,6 +56,7 @@ from hand_pose_ros.models.attention_layers import (
     SamePadConv2d,
     depth_fraction,
 )
+from hand_pose_ros.models.base import HandPoseModel
 from hand_pose_ros.models.registry import ModelError, ModelSpec, register_model
 
 NUM_KEYPOINTS = 21
@@ -167,7 +168,7 @@ def standardise_per_image(x: Tensor) -> Tensor:
 
 
 @register_model("attention_hand_net")
-class AttentionHandNet(nn.Module):
+class AttentionHandNet(HandPoseModel):
     """Seed-000 holistic regressor: (N, 3, S, S) RGB crop -> (N, 21, 2) normalised (u, v).
 
     Args:
@@ -194,7 +195,7 @@ class AttentionHandNet(nn.Module):
             raise ModelError(f"block_layers must be {len(BLOCK_LAYERS)} positive counts")
         if input_size < 1:
             raise ModelError(f"input_size must be positive, got {input_size}")
-        self._config: dict[str, Any] = {
+        self._config = {
             "input_size": int(input_size),
             "growth_rate": int(growth_rate),
             "expansion": int(expansion),
@@ -247,11 +248,6 @@ class AttentionHandNet(nn.Module):
         nn.init.constant_(self.head.bias, 0.5)
 
     @property
-    def config(self) -> dict[str, Any]:
-        """The constructor's keyword arguments (JSON-able)."""
-        return dict(self._config)
-
-    @property
     def spec(self) -> ModelSpec:
         return ModelSpec(
             input_size=(self.input_size, self.input_size),
@@ -280,9 +276,6 @@ class AttentionHandNet(nn.Module):
         pooled = features.mean(dim=(2, 3), keepdim=True)
         coords = torch.clamp(self.head(pooled), 0.0, 1.0)
         return coords.reshape(-1, NUM_KEYPOINTS, 2)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
 
     def make_targets(self, keypoints: np.ndarray, visible: np.ndarray) -> dict[str, np.ndarray]:
         """Targets for a batch.

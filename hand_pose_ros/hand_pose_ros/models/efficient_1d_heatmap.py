@@ -43,7 +43,6 @@ the input (10 in the paper), rotated back.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 import torch
@@ -51,6 +50,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hand_pose_ros.codecs.heatmap_1d import Heatmap1DCodec
+from hand_pose_ros.models.base import HandPoseModel
 from hand_pose_ros.models.efficientnet import EFFICIENTNET_VARIANTS, EfficientNetEncoder
 from hand_pose_ros.models.registry import ModelError, ModelSpec, register_model
 from hand_pose_ros.skeleton import NUM_KEYPOINTS
@@ -89,7 +89,7 @@ def soft_argmax_1d(logits: Tensor) -> Tensor:
 
 
 @register_model("efficient_1d_heatmap")
-class Efficient1DHeatmap(nn.Module):
+class Efficient1DHeatmap(HandPoseModel):
     """Seed 004: RGB crop (N, 3, 224, 224) -> 1D heatmap logits (N, 3, 21, 112).
 
     Args:
@@ -124,7 +124,7 @@ class Efficient1DHeatmap(nn.Module):
             raise ModelError(f"unknown variant {variant!r}; known: {sorted(EFFICIENTNET_VARIANTS)}")
         if num_upsamplings < 1 or decoder_channels < 1:
             raise ModelError("num_upsamplings and decoder_channels must be >= 1")
-        self._config: dict[str, Any] = {
+        self._config = {
             "variant": variant,
             "decoder_channels": decoder_channels,
             "num_upsamplings": num_upsamplings,
@@ -201,11 +201,6 @@ class Efficient1DHeatmap(nn.Module):
             },
         )
 
-    @property
-    def config(self) -> dict[str, Any]:
-        """The constructor arguments (JSON-able)."""
-        return dict(self._config)
-
     def forward_features(self, x: Tensor) -> Tensor:
         """(N, 3, 224, 224) -> (N, C_enc, 7, 7) encoder features (1280 for B0, 1792 for B4)."""
         out: Tensor = self.encoder(x)
@@ -220,10 +215,6 @@ class Efficient1DHeatmap(nn.Module):
         v = self.v_head(uv.mean(dim=3))  # average over columns: a profile along v
         z = self.z_head(depth.mean(dim=2))
         return torch.stack([u, v, z], dim=1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """(N, 3, 224, 224) -> (N, 3, 21, bins)."""
-        return self.forward_head(self.forward_features(x))
 
     def make_targets(self, keypoints: np.ndarray, visible: np.ndarray) -> dict[str, np.ndarray]:
         """Targets from keypoints (N, 21, 3) = (u px, v px, z m wrist-relative), visible (N, 21).

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import Tensor, nn
 
+from hand_pose_ros.models.layers import ConvNormAct
 from hand_pose_ros.models.mobilenet_v2 import init_conv
 
 
@@ -77,7 +79,7 @@ def round_repeats(repeats: int, depth: float) -> int:
     return math.ceil(depth * repeats)
 
 
-class ConvBNSwish(nn.Sequential):
+class ConvBNSwish(ConvNormAct):
     """Conv2d (no bias) -> BatchNorm2d -> swish (SiLU); 'same' padding for odd kernels."""
 
     def __init__(
@@ -89,19 +91,15 @@ class ConvBNSwish(nn.Sequential):
         groups: int = 1,
     ) -> None:
         super().__init__(
-            nn.Conv2d(
-                in_channels,
-                out_channels,
-                kernel_size,
-                stride,
-                kernel_size // 2,
-                groups=groups,
-                bias=False,
-            ),
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            groups,
+            activation=partial(nn.SiLU, inplace=True),
             # eps as in the reference implementation; PyTorch's default momentum (0.1, not
             # TF's 0.01) so running statistics settle within short fine-tuning runs.
-            nn.BatchNorm2d(out_channels, eps=1e-3),
-            nn.SiLU(inplace=True),
+            bn_eps=1e-3,
         )
 
 

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from hand_pose_ros.codecs import classification
 from hand_pose_ros.hand import Handedness
+from hand_pose_ros.models.base import HandPoseModel
 from hand_pose_ros.models.registry import ModelError, ModelSpec, register_model
 from hand_pose_ros.skeleton import KEYPOINT_INDEX, WRIST
 
@@ -100,7 +101,7 @@ def normalise_keypoints(
 
 
 @register_model("gesture_net")
-class GestureNet(nn.Module):
+class GestureNet(HandPoseModel):
     """GestureNet: (N, 2, 21) normalised keypoints -> (N, C) gesture logits.
 
     Args:
@@ -126,7 +127,7 @@ class GestureNet(nn.Module):
             raise ModelError(f"need at least two distinct classes, got {classes}")
         if kernel_size % 2 == 0:
             raise ModelError(f"kernel_size must be odd, got {kernel_size}")
-        self._config: dict[str, Any] = {
+        self._config = {
             "classes": classes,
             "channels": int(channels),
             "kernel_size": int(kernel_size),
@@ -150,7 +151,7 @@ class GestureNet(nn.Module):
 
     @property
     def config(self) -> dict[str, Any]:
-        """The constructor's keyword arguments (JSON-able)."""
+        """The constructor's keyword arguments (JSON-able); the class list is copied too."""
         return {**self._config, "classes": list(self._config["classes"])}
 
     @property
@@ -175,9 +176,6 @@ class GestureNet(nn.Module):
     def forward_head(self, features: Tensor) -> Tensor:
         """(N, channels * 21) -> (N, C) logits."""
         return self.head(features)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
 
     def make_targets(
         self,

@@ -35,12 +35,14 @@ but not the loss; L2 on heatmaps is what VNect and CPM, which it follows, use).
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
 
 import numpy as np
 from torch import Tensor, nn
 
 from hand_pose_ros.codecs.heatmap import HeatmapCodec, mirror_for_left, mirror_keypoints
+from hand_pose_ros.models.base import HandPoseModel
+from hand_pose_ros.models.layers import ConvNormAct
 from hand_pose_ros.models.mobilenet_v2 import MobileNetV2Encoder
 from hand_pose_ros.models.registry import ModelError, ModelSpec, register_model
 from hand_pose_ros.skeleton import NUM_KEYPOINTS
@@ -56,18 +58,17 @@ STRIDE_REMOVED_BLOCK = 14
 def _conv_bn_relu(
     in_channels: int, out_channels: int, kernel_size: int = 1, groups: int = 1
 ) -> list[nn.Module]:
-    return [
-        nn.Conv2d(
+    # The layers of a ConvNormAct, spliced flat into the caller's Sequential (the decoder's
+    # state_dict keys are decoder.0.weight, decoder.1.weight, ..., not nested).
+    return list(
+        ConvNormAct(
             in_channels,
             out_channels,
             kernel_size,
-            padding=kernel_size // 2,
             groups=groups,
-            bias=False,
-        ),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(inplace=True),
-    ]
+            activation=partial(nn.ReLU, inplace=True),
+        )
+    )
 
 
 def separable_conv(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -88,7 +89,7 @@ def depthwise_upsample(channels: int) -> nn.Sequential:
 
 
 @register_model("mobile_heatmap")
-class MobileHeatmap(nn.Module):
+class MobileHeatmap(HandPoseModel):
     """Seed 003: RGB crop (N, 3, 224, 224) -> heatmaps (N, 22, 56, 56), background last.
 
     Args:
@@ -112,7 +113,7 @@ class MobileHeatmap(nn.Module):
         super().__init__()
         if decoder_channels < 8:
             raise ModelError(f"decoder_channels must be >= 8, got {decoder_channels}")
-        self._config: dict[str, Any] = {
+        self._config = {
             "width_mult": width_mult,
             "decoder_channels": decoder_channels,
             "sigma": sigma,
@@ -176,11 +177,6 @@ class MobileHeatmap(nn.Module):
         },
     )
 
-    @property
-    def config(self) -> dict[str, Any]:
-        """The constructor arguments (JSON-able)."""
-        return dict(self._config)
-
     def forward_features(self, x: Tensor) -> Tensor:
         """(N, 3, 224, 224) -> (N, 320, 14, 14) encoder features (output stride 16)."""
         out: Tensor = self.encoder(x)
@@ -190,10 +186,6 @@ class MobileHeatmap(nn.Module):
         """(N, 320, 14, 14) -> (N, 22, 56, 56) heatmaps, background last."""
         out: Tensor = self.head(self.decoder(features))
         return out
-
-    def forward(self, x: Tensor) -> Tensor:
-        """(N, 3, 224, 224) -> (N, 22, 56, 56)."""
-        return self.forward_head(self.forward_features(x))
 
     def make_targets(self, keypoints: np.ndarray, visible: np.ndarray) -> dict[str, np.ndarray]:
         """Targets from keypoints (N, 21, 2) in input pixels and visibility (N, 21).

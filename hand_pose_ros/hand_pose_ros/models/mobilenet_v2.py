@@ -17,8 +17,11 @@ stride removed -> (N, 320, 14, 14), output stride 16.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 from torch import Tensor, nn
+
+from hand_pose_ros.models.layers import ConvNormAct
 
 # (expansion t, output channels c, repeats n, first stride s) of the paper's Table 2.
 MOBILENET_V2_STAGES: tuple[tuple[int, int, int, int], ...] = (
@@ -41,7 +44,7 @@ def make_divisible(value: float, divisor: int = 8) -> int:
     return rounded
 
 
-class ConvBNReLU6(nn.Sequential):
+class ConvBNReLU6(ConvNormAct):
     """Conv2d (no bias) -> BatchNorm2d -> ReLU6, 'same' padding for odd kernels."""
 
     def __init__(
@@ -53,17 +56,12 @@ class ConvBNReLU6(nn.Sequential):
         groups: int = 1,
     ) -> None:
         super().__init__(
-            nn.Conv2d(
-                in_channels,
-                out_channels,
-                kernel_size,
-                stride,
-                kernel_size // 2,
-                groups=groups,
-                bias=False,
-            ),
-            nn.BatchNorm2d(out_channels),
-            nn.ReLU6(inplace=True),
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            groups,
+            activation=partial(nn.ReLU6, inplace=True),
         )
 
 

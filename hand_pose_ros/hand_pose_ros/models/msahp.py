@@ -44,7 +44,6 @@ Where we had to interpret the paper:
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 import torch
@@ -52,6 +51,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hand_pose_ros.codecs import score_map
+from hand_pose_ros.models.base import HandPoseModel
 from hand_pose_ros.models.registry import ModelError, ModelSpec, register_model
 
 NUM_KEYPOINTS = 21
@@ -148,7 +148,7 @@ class SelfAttentionBottleneck(nn.Module):
 
 
 @register_model("msahp")
-class MSAHP(nn.Module):
+class MSAHP(HandPoseModel):
     """MSAHP PoseEstimationNet: (N, 3, S, S) -> (N, 2, 21, S/8, S/8) score-map logits.
 
     Args:
@@ -172,7 +172,7 @@ class MSAHP(nn.Module):
             raise ModelError(f"input_size must be a multiple of {STRIDE}, got {input_size}")
         if sigma <= 0 or not 0.0 <= ce_weight <= 1.0:
             raise ModelError(f"need sigma > 0 and 0 <= ce_weight <= 1, got {sigma}, {ce_weight}")
-        self._config: dict[str, Any] = {
+        self._config = {
             "input_size": int(input_size),
             "attention_heads": int(attention_heads),
             "mlp_ratio": float(mlp_ratio),
@@ -215,11 +215,6 @@ class MSAHP(nn.Module):
         )
 
     @property
-    def config(self) -> dict[str, Any]:
-        """The constructor's keyword arguments (JSON-able)."""
-        return dict(self._config)
-
-    @property
     def spec(self) -> ModelSpec:
         return ModelSpec(
             input_size=(self.input_size, self.input_size),
@@ -250,9 +245,6 @@ class MSAHP(nn.Module):
         z = self.conv16(z15) + z15  # 17
         stage2 = self.stage2_maps(z)
         return torch.stack([stage1, stage2], dim=1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
 
     def make_targets(self, keypoints: np.ndarray, visible: np.ndarray) -> dict[str, np.ndarray]:
         """Targets for a batch.

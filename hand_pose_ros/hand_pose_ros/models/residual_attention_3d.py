@@ -36,13 +36,13 @@ every joint; the pipeline should judge depth joints by their consistency with th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from hand_pose_ros.codecs import pca_prior
+from hand_pose_ros.models.base import HandPoseModel
 from hand_pose_ros.models.mobilenet_v2 import init_conv
 from hand_pose_ros.models.registry import ModelError, ModelSpec, register_model
 from hand_pose_ros.models.residual_attention_blocks import AttentionModule, ResidualUnit
@@ -52,7 +52,7 @@ INPUT_SIZE = 128
 
 
 @register_model("residual_attention_3d")
-class ResidualAttention3D(nn.Module):
+class ResidualAttention3D(HandPoseModel):
     """Seed 002: depth cube crop (N, 1, 128, 128) -> joints (N, 63) in half-cube units.
 
     Args:
@@ -85,7 +85,7 @@ class ResidualAttention3D(nn.Module):
             raise ModelError(f"widths must be 4 channel counts >= 4, got {widths}")
         if not 1 <= embedding <= 3 * NUM_KEYPOINTS:
             raise ModelError(f"embedding must be in 1..{3 * NUM_KEYPOINTS}, got {embedding}")
-        self._config: dict[str, Any] = {
+        self._config = {
             "widths": list(widths),
             "stem_channels": stem_channels,
             "p": p,
@@ -149,11 +149,6 @@ class ResidualAttention3D(nn.Module):
         },
     )
 
-    @property
-    def config(self) -> dict[str, Any]:
-        """The constructor arguments (JSON-able)."""
-        return dict(self._config)
-
     def _init_weights(self) -> None:
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
@@ -209,10 +204,6 @@ class ResidualAttention3D(nn.Module):
         """(N, C, 4, 4) features -> (N, 63) joints in half-cube units."""
         out: Tensor = self.prior(self.embed(features))
         return out
-
-    def forward(self, x: Tensor) -> Tensor:
-        """(N, 1, 128, 128) -> (N, 63)."""
-        return self.forward_head(self.forward_features(x))
 
     def make_targets(self, keypoints: np.ndarray, visible: np.ndarray) -> dict[str, np.ndarray]:
         """Targets from joints (N, 21, 3) in half-cube units and visibility (N, 21).
