@@ -4,6 +4,9 @@
     hand-pose synth ...    the synthetic hand world: datasets, sequences, contact sheet, speed
     hand-pose models       the model zoo's table (parameters, FLOPs, paper figures)
     hand-pose export       ONNX files of the models, checked against PyTorch
+    hand-pose train        train a model (the seed-002 recipe by default), resumable
+    hand-pose eval         a depth model's 3D joint error on a labelled set, with plots
+    hand-pose eval-real    the depth pipeline on unlabelled depth PNGs, drawn
 
 Later sub-commands (demo, bag, synth, train, eval, bench, export) plug in the same way:
 ``_add_<name>(subparsers)`` registers the arguments and the function that runs it.
@@ -28,11 +31,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"hand-pose {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_info(subparsers)
+    from hand_pose_ros.commands.evaluate import add_evaluate
     from hand_pose_ros.commands.models import add_models
     from hand_pose_ros.commands.synth import add_synth
+    from hand_pose_ros.commands.train import add_train
 
     add_synth(subparsers)
     add_models(subparsers)
+    add_train(subparsers)
+    add_evaluate(subparsers)
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)

@@ -194,6 +194,20 @@ def _poses_in_a_span(rng: np.random.Generator, n: int = 200, rank: int = 8) -> n
     return (mean + coefficients @ directions).reshape(n, 21, 3)
 
 
+def test_pca_of_many_poses_needs_no_poses_squared_memory():
+    # The training set's PCA sees 50k poses; an N x N intermediate would be 20 GB.
+    import tracemalloc
+
+    poses = _poses_in_a_span(np.random.default_rng(1), n=8000)
+    tracemalloc.start()
+    try:
+        PCAPrior.fit(poses, n_components=30)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64e6  # the poses themselves are 4 MB; an 8000 x 8000 matrix is 512 MB
+
+
 def test_pca_reconstructs_poses_in_its_span():
     rng = np.random.default_rng(0)
     poses = _poses_in_a_span(rng)

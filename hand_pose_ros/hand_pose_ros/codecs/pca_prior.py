@@ -91,8 +91,11 @@ class PCAPrior:
             raise PCAPriorError(f"n_components must be in 1..{flat.shape[1]}, got {n_components}")
         mean = flat.mean(axis=0)
         centred = flat - mean
-        # full_matrices: Vt is a complete orthonormal basis even when N < D.
-        _, singular, vt = np.linalg.svd(centred, full_matrices=True)
+        # Vt must be a complete orthonormal basis (D x D). With N >= D poses the thin SVD
+        # gives it; with fewer, the full one does, and is small. (A full SVD of many poses
+        # would build an N x N matrix: 20 GB for 50k poses.)
+        full = len(flat) < flat.shape[1]
+        _, singular, vt = np.linalg.svd(centred, full_matrices=full)
         variance = np.zeros(vt.shape[0])
         variance[: len(singular)] = singular**2 / max(len(flat) - 1, 1)
         return cls(mean, vt[:n_components].copy(), variance[:n_components].copy())

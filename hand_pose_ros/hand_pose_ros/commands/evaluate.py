@@ -1,0 +1,208 @@
+"""``hand-pose eval``: a depth model's accuracy on a labelled set, in seed 002's metrics.
+
+    hand-pose eval --checkpoint PATH --data synth:DIR|msra:PATH|icvl:PATH|nyu:PATH[:test]
+                   --out REPORT_DIR [--center truth|localise] [--baseline-data KIND:PATH]
+    hand-pose eval-real --checkpoint PATH --frames DIR --intrinsics FX FY CX CY
+                   --depth-unit-m U --out SHEET.png
+
+``eval-real`` runs the whole depth pipeline (localiser, crop, model) on unlabelled 16-bit
+depth PNGs, prints the share of predicted keypoints that fall on the hand's pixels
+(``evaluation/real_frames.py``) and draws the skeletons over the depth images.
+
+Writes REPORT_DIR/report.md, metrics.json and the two figures of the paper (per-joint
+mean error; fraction of frames whose worst joint is within a threshold, 0-80 mm) for the
+model and for the baseline that predicts the training set's mean pose at each crop centre.
+The mean pose is the model's PCA prior mean (the mean of its training poses) unless
+``--baseline-data`` names the training set to average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hand_pose_ros.cli import CommandError
+
+
+def add_evaluate(subparsers: Any) -> None:
+    """Register the ``eval`` sub-command."""
+    parser = subparsers.add_parser("eval", help="a depth model's 3D joint error on a labelled set")
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--data", required=True, metavar="KIND:PATH",
+                        help="synth:DIR | msra:PATH | icvl:PATH | nyu:PATH[:test]")  # fmt: skip
+    parser.add_argument("--out", type=Path, required=True, help="report folder")
+    parser.add_argument(
+        "--center", choices=("truth", "localise"), default="truth",
+        help="public frames: centre the cube on the labelled joints (the usual protocol) or "
+             "where the localiser finds the hand (the whole pipeline)",
+    )  # fmt: skip
+    parser.add_argument("--baseline-data", metavar="KIND:PATH",
+                        help="training set whose mean pose is the baseline")  # fmt: skip
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
+    parser.add_argument("--title", help="report title")
+    parser.set_defaults(run=_run_evaluate)
+
+    parser = subparsers.add_parser(
+        "eval-real", help="the depth pipeline on unlabelled depth PNGs: keypoints on the hand?"
+    )
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--frames", type=Path, required=True, help="folder of 16-bit PNGs")
+    parser.add_argument("--intrinsics", type=float, nargs=4, required=True,
+                        metavar=("FX", "FY", "CX", "CY"))  # fmt: skip
+    parser.add_argument("--depth-unit-m", type=float, default=0.001,
+                        help="metres per PNG unit (SR305: 0.000125)")  # fmt: skip
+    parser.add_argument("--out", type=Path, required=True, help="contact sheet PNG to write")
+    parser.set_defaults(run=_run_evaluate_real)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from hand_pose_ros.evaluation import pose_metrics, write_report
+    from hand_pose_ros.inference import InferenceError, ModelRunner
+    from hand_pose_ros.models.checkpoint import CheckpointError, read_metadata
+    from hand_pose_ros.training.depth_data import DataError
+    from hand_pose_ros.training.sources import open_crop_source
+
+    try:
+        runner = ModelRunner.from_checkpoint(args.checkpoint, backend=args.backend)
+        metadata = read_metadata(args.checkpoint)
+    except (CheckpointError, InferenceError) as error:
+        raise CommandError(str(error)) from error
+    if runner.spec.input_kind != "depth_cube":
+        raise CommandError(f"{runner.architecture} is not a depth model; eval scores those")
+    try:
+        source = open_crop_source(
+            args.data, locate=_localiser() if args.center == "localise" else None
+        )
+        mean_pose = _mean_pose(args.checkpoint, args.baseline_data)
+        predicted, truth, baseline = _predict(runner, source.crops, mean_pose, args.batch_size)
+    except DataError as error:
+        raise CommandError(str(error)) from error
+    joints = source.evaluation_joints
+    results = {
+        runner.architecture: pose_metrics(predicted, truth, joints=joints),
+        "mean pose (baseline)": pose_metrics(baseline, truth, joints=joints),
+    }
+    training = metadata.get("training", {})
+    notes = [
+        f"Command: `hand-pose {shlex.join(sys.argv[1:])}`",
+        f"Checkpoint: `{args.checkpoint}` ({runner.architecture}), trained by "
+        f"`{training.get('command')}` on {training.get('data', {}).get('train')} "
+        f"({training.get('train_seconds', 0) / 3600:.2f} h, {training.get('hardware')}).",
+        f"Data: `{args.data}`, {len(truth)} crops; cube centre: {args.center}.",
+        "Baseline: every joint at the training set's mean pose around the crop centre ("
+        + ("mean of " + args.baseline_data if args.baseline_data else "the model's PCA prior mean")
+        + ").",
+    ]
+    fallbacks = getattr(source.crops, "fallbacks", 0)
+    if fallbacks:
+        notes.append(
+            f"The localiser found nothing in {fallbacks} frames: those were centred on the joints."
+        )
+    title = args.title or f"{runner.architecture} on {args.data}"
+    paths = write_report(args.out, results, title=title, notes=notes, primary=runner.architecture)
+    for name, metrics in results.items():
+        print(f"{name}: mean {metrics.mean_mm:.2f} mm, median {metrics.median_mm:.2f} mm over "
+              f"{metrics.frames} frames")  # fmt: skip
+    print(f"report: {paths['report']}")
+    return 0
+
+
+def _localiser() -> Any:
+    from hand_pose_ros.localise import locate_hands
+
+    def locate(depth: np.ndarray, camera: Any) -> np.ndarray | None:
+        found = locate_hands(depth, camera)
+        return found[0].center_xyz if found else None
+
+    return locate
+
+
+def _mean_pose(checkpoint: Path, baseline_data: str | None) -> np.ndarray:
+    """(21, 3) the training set's mean pose in half-cube units."""
+    if baseline_data:
+        from hand_pose_ros.training.sources import open_crop_source
+        from hand_pose_ros.training.tasks import training_poses
+
+        return training_poses(open_crop_source(baseline_data).crops, limit=50_000).mean(axis=0)
+    from safetensors import safe_open
+
+    with safe_open(str(checkpoint), framework="np") as handle:
+        if "prior_mean" not in handle.keys():
+            raise CommandError("the model has no PCA prior mean: pass --baseline-data")
+        return np.asarray(handle.get_tensor("prior_mean"), dtype=np.float64).reshape(21, 3)
+
+
+def _predict(
+    runner: Any, crops: Any, mean_pose: np.ndarray, batch_size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Predicted, true and baseline joints (N, 21, 3) in metres, camera frame."""
+    from tqdm import tqdm
+
+    predicted, truth, baseline = [], [], []
+    for start in tqdm(range(0, len(crops), batch_size), desc="eval", unit="batch",
+                      file=sys.stderr, mininterval=5.0):  # fmt: skip
+        items = [crops.crop(i) for i in range(start, min(start + batch_size, len(crops)))]
+        joints, _ = runner.predict(np.stack([item[0] for item in items]))
+        for (_, true_units, cube_m, center), found in zip(items, joints, strict=True):
+            half = cube_m / 2.0
+            predicted.append(found.reshape(21, 3) * half + center)
+            truth.append(np.asarray(true_units, dtype=np.float64) * half + center)
+            baseline.append(mean_pose * half + center)
+    return np.stack(predicted), np.stack(truth), np.stack(baseline)
+
+
+def _run_evaluate_real(args: argparse.Namespace) -> int:
+    from hand_pose_ros.evaluation.real_frames import (
+        camera_for,
+        check_frame,
+        keypoints_on_region,
+        load_depth_png,
+        render_checks,
+    )
+    from hand_pose_ros.inference import InferenceError
+    from hand_pose_ros.inference.depth_hands import DepthHandEstimator
+    from hand_pose_ros.models.checkpoint import CheckpointError
+
+    paths = sorted(args.frames.rglob("*.png"))
+    if not paths:
+        raise CommandError(f"no .png files under {args.frames}")
+    try:
+        estimator = DepthHandEstimator.from_checkpoint(args.checkpoint)
+    except (CheckpointError, InferenceError) as error:
+        raise CommandError(str(error)) from error
+    try:
+        mean_pose: np.ndarray | None = _mean_pose(args.checkpoint, None)
+    except CommandError:
+        mean_pose = None
+    checks, baseline_on = [], []
+    for path in paths:
+        try:
+            depth = load_depth_png(path, args.depth_unit_m)
+        except ValueError as error:
+            raise CommandError(str(error)) from error
+        camera = camera_for(depth, tuple(args.intrinsics))
+        name = str(path.relative_to(args.frames))
+        check = check_frame(name, depth, estimator.estimate(depth, camera))
+        checks.append(check)
+        if mean_pose is not None:  # the same check for the mean pose at the same centres
+            for hand, region in zip(check.hands, check.regions, strict=True):
+                xyz = hand.cube.from_cube_units(mean_pose)
+                baseline_on.append(keypoints_on_region(camera.project(xyz), region))
+        on = np.concatenate(check.on_hand) if check.on_hand else np.zeros(0, bool)
+        print(f"{name}: {len(check.hands)} hand(s), {on.sum()}/{on.size} keypoints on the hand")
+    on_all = np.concatenate([np.concatenate(c.on_hand) for c in checks if c.on_hand] or [[]])
+    found = sum(1 for c in checks if c.hands)
+    share = float(np.mean(on_all)) if on_all.size else float("nan")
+    print(f"hands found in {found}/{len(checks)} frames; keypoints on the hand: "
+          f"{int(on_all.sum())}/{on_all.size} = {100 * share:.1f}%")  # fmt: skip
+    if baseline_on:
+        print(f"(the training set's mean pose at the same centres: "
+              f"{100 * float(np.mean(np.concatenate(baseline_on))):.1f}% on the hand)")  # fmt: skip
+    print(f"sheet: {render_checks(args.out, checks)}")
+    return 0

@@ -1,0 +1,128 @@
+"""``hand-pose train``: train a model with the shared trainer.
+
+    hand-pose train --model residual_attention_3d --data synth:DIR [--val-data synth:DIR]
+                    --out runs/NAME [--epochs 70 --batch-size 128 --lr 1e-4 ...]
+                    [--budget-minutes M] [--max-steps N] [--resume] [--device auto]
+
+The defaults are seed 002's recipe. Under ``torchrun --nproc_per_node N`` every process
+runs this command and trains its share (DistributedDataParallel; gloo on CPU, nccl on GPU).
+Without ``--val-data`` the last 5 % of a synthetic set is held out for validation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from hand_pose_ros.cli import CommandError
+
+# The model families the trainer has a task for (the RGB models' tasks come later).
+_DEPTH_INPUT = "depth_cube"
+
+
+def add_train(subparsers: Any) -> None:
+    """Register the ``train`` sub-command."""
+    parser = subparsers.add_parser("train", help="train a model (seed 002 recipe by default)")
+    parser.add_argument("--model", required=True, help="registered model name")
+    parser.add_argument("--model-config", type=json.loads, default={}, metavar="JSON",
+                        help='constructor overrides, e.g. \'{"embedding": 24}\'')  # fmt: skip
+    parser.add_argument("--data", required=True, metavar="KIND:PATH",
+                        help="synth:DIR | msra:PATH | icvl:PATH | nyu:PATH")  # fmt: skip
+    parser.add_argument(
+        "--val-data", metavar="KIND:PATH",
+        help="validation set (default: the last 5%% of a synthetic --data)",
+    )  # fmt: skip
+    parser.add_argument("--out", type=Path, required=True, help="run folder")
+    parser.add_argument("--epochs", type=int, default=70)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--weight-decay", type=float, default=3e-4, help="L2 penalty")
+    parser.add_argument("--lr-drop-epochs", type=float, nargs="*", default=[30.0],
+                        help="epochs after which the learning rate is divided by 10")  # fmt: skip
+    parser.add_argument("--budget-minutes", type=float, help="stop after this much training")
+    parser.add_argument("--max-steps", type=int, help="stop after this many steps")
+    parser.add_argument("--val-every", type=int, default=0, metavar="STEPS",
+                        help="validate every STEPS steps (default: every epoch)")  # fmt: skip
+    parser.add_argument("--no-augment", action="store_true",
+                        help="no rotation, scale or shift of the crops")  # fmt: skip
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                        help="bf16: autocast forward (faster with AVX-512 BF16)")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=0, help="data loader processes")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:K")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from hand_pose_ros.models import build_model
+    from hand_pose_ros.models.registry import ModelError
+    from hand_pose_ros.training import distributed
+    from hand_pose_ros.training.augment import DepthAugmentConfig
+    from hand_pose_ros.training.depth_data import DataError, DepthCropSet
+    from hand_pose_ros.training.sources import open_crop_source, split_off
+    from hand_pose_ros.training.tasks import DepthPoseTask
+    from hand_pose_ros.training.trainer import TrainConfig, Trainer, TrainError
+
+    try:
+        config = TrainConfig(
+            epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+            weight_decay=args.weight_decay, lr_drop_epochs=tuple(args.lr_drop_epochs),
+            budget_minutes=args.budget_minutes, max_steps=args.max_steps,
+            val_every_steps=args.val_every, seed=args.seed, num_workers=args.workers,
+            precision=args.precision,
+        )  # fmt: skip
+        torch.manual_seed(args.seed)  # the initial weights
+        model = build_model(args.model, **args.model_config)
+    except (TrainError, ModelError, TypeError) as error:
+        raise CommandError(str(error)) from error
+    if model.spec.input_kind != _DEPTH_INPUT:  # type: ignore[union-attr]
+        raise CommandError(
+            f"{args.model} takes {model.spec.input_kind} input; `hand-pose train` trains the "  # type: ignore[union-attr]
+            "depth models so far"
+        )
+    if args.out.exists() and any(args.out.iterdir()) and not args.resume:
+        raise CommandError(f"{args.out} is not empty: pick a new --out, or pass --resume")
+    try:
+        source = open_crop_source(args.data)
+        if args.val_data:
+            train_crops, val_crops = source.crops, open_crop_source(args.val_data).crops
+        elif args.data.startswith("synth:"):
+            train_crops, val_crops = split_off(source.crops, 0.05)  # type: ignore[arg-type]
+        else:
+            raise CommandError("--val-data is needed for a public dataset (e.g. its test split)")
+    except DataError as error:
+        raise CommandError(str(error)) from error
+    augment = None if args.no_augment else DepthAugmentConfig()
+    train_set = DepthCropSet(train_crops, augment=augment, seed=args.seed)
+    val_set = DepthCropSet(val_crops)
+
+    worker = distributed.start(args.device)
+    describe = {
+        "command": "hand-pose " + shlex.join(sys.argv[1:]) if sys.argv else None,
+        "data": {"train": args.data, "validation": args.val_data or "last 5% of --data",
+                 "train_samples": len(train_set), "validation_samples": len(val_set),
+                 "augment": None if augment is None else augment.__dict__},
+    }  # fmt: skip
+    try:
+        trainer = Trainer(model, DepthPoseTask(), train_set, val_set, config, args.out,
+                          worker=worker, describe=describe, progress=not args.quiet)  # fmt: skip
+        result = trainer.fit(resume=args.resume)
+    except (TrainError, DataError) as error:
+        raise CommandError(str(error)) from error
+    finally:
+        distributed.stop(worker)
+    if worker.is_main:
+        print(
+            f"trained {result.steps} steps ({result.epochs_done:.2f} epochs) in "
+            f"{result.seconds / 60:.1f} min; best validation {DepthPoseTask.metric} "
+            f"{result.best_metric:.2f}: {result.best_path}"
+        )
+    return 0

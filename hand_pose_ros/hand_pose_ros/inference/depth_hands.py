@@ -1,0 +1,96 @@
+"""Seed 002's pipeline, from a raw depth image to hands in metres in the camera frame.
+
+    depth image -> locate the nearest hand-like region(s) (centre of mass, DeepPrior++ style)
+                -> 128x128 cube crop around each, depth normalised to [-1, 1]
+                -> the depth model -> joints in half-cube units
+                -> the crop's inverse transform: metres, optical frame; pixels by projection
+
+Shared by ``hand-pose eval`` (real frames), the demo and the tracker. Keypoints carry
+status DEPTH_FROM_MODEL: their 3D position comes from the model, not from a depth sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hand_pose_ros.crop import CubeCrop
+from hand_pose_ros.geometry import CameraModel
+from hand_pose_ros.hand import HandResult, KeypointStatus
+from hand_pose_ros.inference.runtime import InferenceError, ModelRunner
+from hand_pose_ros.localise import HandLocation, LocaliserConfig, crop_hand, locate_hands
+from hand_pose_ros.skeleton import NUM_KEYPOINTS
+
+
+@dataclass
+class DepthHand:
+    """One hand found in a depth image, with what it was found from (for drawing and
+    debugging): the localiser's region and the crop the model saw."""
+
+    result: HandResult
+    location: HandLocation
+    crop: np.ndarray
+    cube: CubeCrop
+
+
+class DepthHandEstimator:
+    """Locate, crop and regress the hands of depth images with a depth-cube model.
+
+    Args:
+        runner: a ``ModelRunner`` whose spec takes ``depth_cube`` input (seed 002 models).
+        localiser: where to look and the cube size (its ``cube_m`` is the crop's).
+        max_hands: how many hands to look for (nearest first).
+    """
+
+    def __init__(
+        self,
+        runner: ModelRunner,
+        *,
+        localiser: LocaliserConfig | None = None,
+        max_hands: int = 1,
+    ) -> None:
+        if runner.spec.input_kind != "depth_cube":
+            raise InferenceError(
+                f"{runner.architecture} takes {runner.spec.input_kind} input, not depth cubes"
+            )
+        if max_hands < 1:
+            raise InferenceError(f"max_hands must be >= 1, got {max_hands}")
+        self.runner = runner
+        self.localiser = localiser or LocaliserConfig()
+        self.max_hands = int(max_hands)
+        self.crop_size = int(runner.spec.input_size[0])
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | Path, *, backend: str = "torch", **kwargs: object
+    ) -> DepthHandEstimator:
+        return cls(ModelRunner.from_checkpoint(path, backend=backend), **kwargs)  # type: ignore[arg-type]
+
+    def estimate(self, depth_m: np.ndarray, camera: CameraModel) -> list[DepthHand]:
+        """The hands in ``depth_m`` (H, W) metres, NaN where there is no depth; nearest
+        first. An image without anything hand-like gives an empty list."""
+        locations = locate_hands(depth_m, camera, self.localiser, max_hands=self.max_hands)
+        if not locations:
+            return []
+        crops, cubes = [], []
+        for location in locations:
+            crop, cube = crop_hand(depth_m, camera, location, cube_m=self.localiser.cube_m,
+                                   output_size=self.crop_size)  # fmt: skip
+            crops.append(crop)
+            cubes.append(cube)
+        joints, confidence = self.runner.predict(np.stack(crops))
+        hands = []
+        for k, (location, crop, cube) in enumerate(zip(locations, crops, cubes, strict=True)):
+            xyz = cube.from_cube_units(joints[k].reshape(NUM_KEYPOINTS, 3))
+            result = HandResult(
+                uv=camera.project(xyz),
+                scores=np.clip(confidence[k], 0.0, 1.0),
+                status=np.full(NUM_KEYPOINTS, KeypointStatus.DEPTH_FROM_MODEL, np.uint8),
+                xyz=xyz,
+                # The localiser has no confidence of its own: a hand-like region is a hand.
+                score=1.0,
+            )
+            hands.append(DepthHand(result, location, crop, cube))
+        return hands

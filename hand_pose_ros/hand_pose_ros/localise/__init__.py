@@ -1,0 +1,14 @@
+"""Hand localisation in depth images: where the depth model's cube crop goes.
+
+Numpy + OpenCV only; the same code places the crop in training and at inference.
+"""
+
+from hand_pose_ros.localise.center_of_mass import (
+    HandLocation,
+    LocaliseError,
+    LocaliserConfig,
+    crop_hand,
+    locate_hands,
+)
+
+__all__ = ["HandLocation", "LocaliseError", "LocaliserConfig", "crop_hand", "locate_hands"]

@@ -1,0 +1,120 @@
+"""Seed 002's pipeline end to end: depth image -> localiser -> cube crop -> model -> metres."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hand_pose_ros import cli
+from hand_pose_ros.evaluation.real_frames import (
+    camera_for,
+    check_frame,
+    hand_region,
+    keypoints_on_region,
+    load_depth_png,
+)
+from hand_pose_ros.hand import KeypointStatus
+from hand_pose_ros.inference import InferenceError, ModelRunner
+from hand_pose_ros.inference.depth_hands import DepthHandEstimator
+from hand_pose_ros.models import build_model
+from hand_pose_ros.models.checkpoint import save_checkpoint
+
+SR305 = Path(__file__).parent / "data" / "sr305_real_depth"
+SR305_INTRINSICS = (476.007, 476.007, 313.683, 242.755)
+SR305_UNIT_M = 0.000125
+TINY = {"widths": [8, 8, 8, 8], "stem_channels": 8, "fc_units": 16, "embedding": 8}
+
+
+@pytest.fixture(scope="module")
+def mean_pose_checkpoint(tmp_path_factory) -> tuple[Path, np.ndarray]:
+    """A model that always answers one known pose: its prior's mean (embedding forced to 0)."""
+    torch.manual_seed(0)
+    model = build_model("residual_attention_3d", **TINY)
+    rng = np.random.default_rng(0)
+    mean = rng.uniform(-0.5, 0.5, 63)
+    basis = np.linalg.qr(rng.normal(size=(63, 8)))[0].T
+    model.init_prior(basis, mean)
+    last = model.regressor[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.zero_()
+    path = tmp_path_factory.mktemp("ckpt") / "mean.safetensors"
+    save_checkpoint(path, model.eval(), training={"command": "test"})
+    return path, mean.reshape(21, 3)
+
+
+def _frame(name: str = "20210326-231615/100.png") -> tuple[np.ndarray, object]:
+    depth = load_depth_png(SR305 / name, SR305_UNIT_M)
+    return depth, camera_for(depth, SR305_INTRINSICS)
+
+
+def test_the_pipeline_maps_the_models_joints_back_to_metres(mean_pose_checkpoint) -> None:
+    path, mean = mean_pose_checkpoint
+    depth, camera = _frame()
+    hands = DepthHandEstimator.from_checkpoint(path).estimate(depth, camera)
+    assert len(hands) == 1
+    hand = hands[0]
+    # The cube crop the model saw is centred on the localiser's centre, 250 mm wide.
+    np.testing.assert_allclose(hand.cube.center_xyz, hand.location.center_xyz)
+    np.testing.assert_allclose(hand.cube.cube_m, 0.25)
+    assert hand.crop.shape == (128, 128) and hand.crop.min() >= -1 and hand.crop.max() <= 1
+    # Joints: half-cube units around the centre -> camera-frame metres; pixels by projection.
+    expected = hand.location.center_xyz + mean * 0.125
+    np.testing.assert_allclose(hand.result.xyz, expected, atol=1e-5)
+    np.testing.assert_allclose(hand.result.uv, camera.project(expected), atol=1e-3)
+    assert (hand.result.status == KeypointStatus.DEPTH_FROM_MODEL).all()
+    assert np.all((hand.result.scores >= 0) & (hand.result.scores <= 1))
+
+
+def test_no_hand_gives_no_hands_and_rgb_models_are_refused(mean_pose_checkpoint, tmp_path) -> None:
+    path, _ = mean_pose_checkpoint
+    depth, camera = _frame()
+    estimator = DepthHandEstimator.from_checkpoint(path)
+    assert estimator.estimate(np.full_like(depth, np.nan), camera) == []
+    assert estimator.estimate(np.zeros_like(depth), camera) == []
+    rgb = tmp_path / "rgb.safetensors"
+    save_checkpoint(rgb, build_model("gesture_net"))
+    with pytest.raises(InferenceError, match="not depth cubes"):
+        DepthHandEstimator(ModelRunner.from_checkpoint(rgb))
+    with pytest.raises(InferenceError, match="max_hands"):
+        DepthHandEstimator(ModelRunner.from_checkpoint(path), max_hands=0)
+
+
+def test_the_hand_region_holds_the_hand_not_the_body(mean_pose_checkpoint) -> None:
+    path, _ = mean_pose_checkpoint
+    depth, camera = _frame()
+    (hand,) = DepthHandEstimator.from_checkpoint(path).estimate(depth, camera)
+    region = hand_region(depth, hand)
+    # Every region pixel is within the cube's depth of the hand, and the region is bigger
+    # than the localiser's seed (it grows over the whole hand) yet hand-sized.
+    assert np.all(np.abs(depth[region] - hand.cube.center_xyz[2]) <= 0.125)
+    assert region.sum() >= hand.location.mask.sum()
+    area_cm2 = region.sum() * (hand.cube.center_xyz[2] / camera.fx) ** 2 * 1e4
+    assert 50 < area_cm2 < 600
+    # A keypoint far off the hand is not on it; the centre is.
+    uv = np.array([hand.location.center_uv, [5.0, 5.0]])
+    assert keypoints_on_region(uv, region).tolist() == [True, False]
+    check = check_frame("x", depth, [hand])
+    assert check.on_hand[0].shape == (21,)
+
+
+def test_eval_real_command_reports_and_draws(mean_pose_checkpoint, tmp_path: Path, capsys) -> None:
+    path, _ = mean_pose_checkpoint
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for name in ("20210326-231615/100.png", "20210326-230536/30.png"):
+        (frames / name.replace("/", "_")).write_bytes((SR305 / name).read_bytes())
+    sheet = tmp_path / "sheet.png"
+    argv = ["eval-real", "--checkpoint", str(path), "--frames", str(frames), "--intrinsics",
+            *map(str, SR305_INTRINSICS), "--depth-unit-m", str(SR305_UNIT_M),
+            "--out", str(sheet)]  # fmt: skip
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "hands found in 2/2 frames" in out and "keypoints on the hand" in out
+    assert "mean pose at the same centres" in out
+    assert sheet.stat().st_size > 10_000
+    assert cli.main([*argv[:4], str(tmp_path / "empty"), *argv[5:]]) == 1
+    assert "no .png files" in capsys.readouterr().err
