@@ -184,6 +184,8 @@ def test_train_and_eval_commands_end_to_end(synth_sets, tmp_path: Path, capsys) 
     meta = read_metadata(run / "best.safetensors")
     assert meta["training"]["data"]["train"] == f"synth:{train}"
     assert meta["training"]["data"]["train_samples"] == 48
+    synth = meta["training"]["data"]["synth"]  # the world the data came from
+    assert synth["seed"] == 1 and synth["count"] == 48 and "sensor" in synth["config"]
 
     report = tmp_path / "report"
     assert cli.main(["eval", "--checkpoint", str(run / "best.safetensors"),

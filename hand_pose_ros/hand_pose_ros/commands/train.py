@@ -109,7 +109,8 @@ def _run_train(args: argparse.Namespace) -> int:
         "command": "hand-pose " + shlex.join(sys.argv[1:]) if sys.argv else None,
         "data": {"train": args.data, "validation": args.val_data or "last 5% of --data",
                  "train_samples": len(train_set), "validation_samples": len(val_set),
-                 "augment": None if augment is None else augment.__dict__},
+                 "augment": None if augment is None else augment.__dict__,
+                 "synth": _synth_manifest(args.data)},
     }  # fmt: skip
     try:
         trainer = Trainer(model, DepthPoseTask(), train_set, val_set, config, args.out,
@@ -126,3 +127,15 @@ def _run_train(args: argparse.Namespace) -> int:
             f"{result.best_metric:.2f}: {result.best_path}"
         )
     return 0
+
+
+def _synth_manifest(spec: str) -> dict[str, Any] | None:
+    """A synthetic set's generation settings (seed, count, the whole SynthConfig), so the
+    checkpoint says what world its training data came from."""
+    if not spec.startswith("synth:"):
+        return None
+    from hand_pose_ros.synth.shards import read_manifest
+
+    manifest = read_manifest(spec.partition(":")[2])
+    keep = ("kind", "count", "seed", "crop_kinds", "version", "config")
+    return {key: manifest.get(key) for key in keep}

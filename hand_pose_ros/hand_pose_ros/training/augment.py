@@ -43,7 +43,7 @@ class DepthAugmentConfig:
 
     rotation_deg: float = 30.0
     scale_sigma: float = 0.05
-    shift_sigma_m: float = 0.015
+    shift_sigma_m: float = 0.01
     probability: float = 1.0
 
     def __post_init__(self) -> None:
