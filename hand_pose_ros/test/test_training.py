@@ -235,3 +235,15 @@ def test_torchrun_trains_with_two_gloo_processes(synth_sets, tmp_path: Path) -> 
     # 48 samples over 2 processes, 8 a batch: 3 steps an epoch, each on 16 samples.
     assert meta["training"]["step"] == 3
     assert "trained 3 steps" in done.stdout
+
+
+def test_several_synthetic_sets_train_as_one(synth_sets) -> None:
+    from hand_pose_ros.synth.shards import load_dataset
+    from hand_pose_ros.training.sources import open_crop_source
+
+    train, val = synth_sets
+    both = open_crop_source(f"synth:{train},{val}").crops
+    parts = [load_dataset(train), load_dataset(val)]
+    assert len(both) == 64
+    np.testing.assert_array_equal(both.depth, np.concatenate([p["depth"] for p in parts]))
+    np.testing.assert_array_equal(both.joints, np.concatenate([p["depth_joints"] for p in parts]))

@@ -136,6 +136,14 @@ def _synth_manifest(spec: str) -> dict[str, Any] | None:
         return None
     from hand_pose_ros.synth.shards import read_manifest
 
-    manifest = read_manifest(spec.partition(":")[2])
     keep = ("kind", "count", "seed", "crop_kinds", "version", "config")
-    return {key: manifest.get(key) for key in keep}
+    folders = spec.partition(":")[2].split(",")
+    manifests = [read_manifest(folder) for folder in folders]
+    described = {key: manifests[0].get(key) for key in keep}
+    if len(manifests) > 1:  # several sets of one world: their seeds and counts
+        described["seed"] = [m.get("seed") for m in manifests]
+        described["count"] = [m.get("count") for m in manifests]
+        configs = {json.dumps(m.get("config"), sort_keys=True) for m in manifests}
+        if len(configs) > 1:
+            described["config"] = [m.get("config") for m in manifests]
+    return described

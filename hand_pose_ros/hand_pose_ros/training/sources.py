@@ -1,6 +1,6 @@
 """``--data`` specifications -> datasets of depth cube crops.
 
-    synth:DIR          a synthetic crop dataset (``hand-pose synth crops --kinds depth``)
+    synth:DIR[,DIR..]  synthetic crop datasets (``hand-pose synth crops --kinds depth``)
     msra:PATH          MSRA15 (``hand_pose_ros.datasets``)
     icvl:PATH[:FILE]   ICVL, optionally naming its label file
     nyu:PATH[:SPLIT]   NYU hand, split train or test
@@ -44,8 +44,8 @@ def open_crop_source(
     kind, _, rest = spec.partition(":")
     if not rest:
         raise DataError(f"--data {spec!r}: expected KIND:PATH, e.g. synth:data/synth/train")
-    if kind == SYNTH:
-        return CropSource(spec, load_synth_crops(rest))
+    if kind == SYNTH:  # synth:DIR or synth:DIR1,DIR2,... (concatenated)
+        return CropSource(spec, load_synth_crops(rest.split(",")))
     from hand_pose_ros.datasets import DatasetError, open_depth_dataset
 
     try:
