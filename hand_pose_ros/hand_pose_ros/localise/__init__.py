@@ -3,12 +3,7 @@
 Numpy + OpenCV only; the same code places the crop in training and at inference.
 """
 
-from hand_pose_ros.localise.center_of_mass import (
-    HandLocation,
-    LocaliseError,
-    LocaliserConfig,
-    crop_hand,
-    locate_hands,
-)
+from hand_pose_ros.localise.center_of_mass import crop_hand, locate_hands
+from hand_pose_ros.localise.config import HandLocation, LocaliseError, LocaliserConfig
 
 __all__ = ["HandLocation", "LocaliseError", "LocaliserConfig", "crop_hand", "locate_hands"]
