@@ -383,5 +383,15 @@ def hardware_description(worker: Worker) -> str:
     """A line naming the processor or GPU and the thread count, for the checkpoint."""
     if worker.device.type == "cuda":
         return f"{torch.cuda.get_device_name(worker.device)} (CUDA), x{worker.world_size}"
-    cpu = platform.processor() or platform.machine()
-    return f"CPU {cpu}, {torch.get_num_threads()} threads, x{worker.world_size} processes"
+    return f"CPU {_cpu_name()}, {torch.get_num_threads()} threads, x{worker.world_size} processes"
+
+
+def _cpu_name() -> str:
+    """The processor's model name (Linux /proc/cpuinfo), else the architecture."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
