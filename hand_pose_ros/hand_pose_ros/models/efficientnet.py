@@ -23,8 +23,7 @@ from functools import partial
 import torch
 from torch import Tensor, nn
 
-from hand_pose_ros.models.layers import ConvNormAct
-from hand_pose_ros.models.mobilenet_v2 import init_conv
+from hand_pose_ros.models.layers import ConvNormAct, init_conv_and_norm
 
 
 @dataclass(frozen=True)
@@ -231,11 +230,7 @@ class EfficientNetEncoder(nn.Module):
 
     def _init_weights(self) -> None:
         for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                init_conv(module)
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+            init_conv_and_norm(module)
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (N, 3, H, W) -> (N, out_channels, H / 32, W / 32)."""

@@ -21,7 +21,7 @@ from functools import partial
 
 from torch import Tensor, nn
 
-from hand_pose_ros.models.layers import ConvNormAct
+from hand_pose_ros.models.layers import ConvNormAct, init_conv_and_norm
 
 # (expansion t, output channels c, repeats n, first stride s) of the paper's Table 2.
 MOBILENET_V2_STAGES: tuple[tuple[int, int, int, int], ...] = (
@@ -140,33 +140,12 @@ class MobileNetV2Encoder(nn.Module):
 
     def _init_weights(self) -> None:
         for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                init_conv(module)
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+            init_conv_and_norm(module)
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (N, 3, H, W) normalised RGB -> (N, out_channels, H / s, W / s)."""
         out: Tensor = self.blocks(self.stem(x))
         return out
-
-
-def init_conv(conv: nn.Conv2d | nn.ConvTranspose2d) -> None:
-    """He-normal initialisation with the fan-out counted per group: std sqrt(2 / fan_out),
-    fan_out = k_h * k_w * C_out / groups.
-
-    The reference MobileNetV2 / EfficientNet initialisations count all output channels even
-    for a depthwise convolution, which makes depthwise outputs ~100x smaller than their
-    inputs and leaves BatchNorm running variances far from the batch variances for hundreds
-    of steps (a short training run then behaves very differently in eval mode). Counting per
-    group avoids that and, in our overfitting runs, trains as fast.
-    """
-    kernel = conv.weight[0, 0].numel()
-    fan_out = max(1, conv.out_channels // conv.groups * kernel)
-    nn.init.normal_(conv.weight, std=(2.0 / fan_out) ** 0.5)
-    if conv.bias is not None:
-        nn.init.zeros_(conv.bias)
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -179,6 +158,5 @@ __all__ = [
     "InvertedResidual",
     "MobileNetV2Encoder",
     "count_parameters",
-    "init_conv",
     "make_divisible",
 ]

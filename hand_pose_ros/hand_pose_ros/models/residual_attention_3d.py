@@ -43,7 +43,7 @@ from torch import Tensor, nn
 
 from hand_pose_ros.codecs import pca_prior
 from hand_pose_ros.models.base import HandPoseModel
-from hand_pose_ros.models.mobilenet_v2 import init_conv
+from hand_pose_ros.models.layers import init_conv_and_norm
 from hand_pose_ros.models.registry import ModelError, ModelSpec, register_model
 from hand_pose_ros.models.residual_attention_blocks import AttentionModule, ResidualUnit
 from hand_pose_ros.skeleton import NUM_KEYPOINTS
@@ -151,12 +151,8 @@ class ResidualAttention3D(HandPoseModel):
 
     def _init_weights(self) -> None:
         for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                init_conv(module)
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Linear):
+            init_conv_and_norm(module)
+            if isinstance(module, nn.Linear):
                 nn.init.kaiming_uniform_(module.weight, nonlinearity="relu")
                 nn.init.zeros_(module.bias)
         # Each residual unit starts as the identity (its last convolution zero, "zero-init
