@@ -335,6 +335,28 @@ def test_windows_culled_by_depth_render_the_same_up_to_that_depth() -> None:
     assert (near.object_id[~on_box] == NO_OBJECT).all()
 
 
+def test_shadows_beyond_a_depth_culled_window_scene_use_the_whole_scene() -> None:
+    # The window scene keeps what lies before 0.8 m (a small box at 0.6 m, just beside the
+    # window towards the viewpoint); a render of the same window with everything (a box at
+    # 1.0 m shadowing the wall at 1.5 m) must not be shadow-tested in it: its occluders
+    # beyond 0.8 m were culled.
+    near = primitives.box((0.02, 0.02, 0.02), center=(0.12, 0.0, 0.6))
+    far = primitives.box((0.06, 0.06, 0.05), center=(0.03, 0.0, 1.0))
+    objects = [wall_at(1.5), (1, near), (2, far)]
+    matrix = crop_to_image_matrix(np.array([320.0, 240.0]), 200.0, 64)
+    renderer = Renderer(objects)
+    renderer.render_windows(CAMERA, [(matrix, 64)], shadow_viewpoint=STEREO_VIEWPOINT_M,
+                            max_depth_m=0.8)  # fmt: skip
+    plain = renderer.render_window(CAMERA, matrix, 64, cull=False)
+    assert (plain.object_id == 2).any()
+    shadow = renderer.occluded_from(plain, STEREO_VIEWPOINT_M, CAMERA)
+    whole = Renderer(objects)
+    expected = whole.occluded_from(whole.render_window(CAMERA, matrix, 64, cull=False),
+                                   STEREO_VIEWPOINT_M)  # fmt: skip
+    assert expected[plain.object_id == 0].any()  # the far box shadows the wall
+    np.testing.assert_array_equal(shadow, expected)
+
+
 def test_keypoint_visibility_in_the_window_scene_equals_the_full_scene() -> None:
     # Points behind the box, beside it, and one outside the window (full-scene fallback).
     box = primitives.box((0.06, 0.06, 0.05), center=(0.0, 0.0, 0.5))

@@ -451,12 +451,15 @@ class Renderer:
             and np.allclose(cached.viewpoint, viewpoint, rtol=0, atol=1e-12)
         ):
             hit = np.isfinite(result.depth)
-            if hit.any() and float(result.depth[hit].min()) >= cached.z_near:
-                x = result.rays[..., 0][hit]
-                y = result.rays[..., 1][hit]
-                x_lo, x_hi, y_lo, y_hi = cached.window
-                if x.min() >= x_lo and x.max() <= x_hi and y.min() >= y_lo and y.max() <= y_hi:
-                    return cached.scene
+            depth = result.depth[hit]
+            # A surface beyond z_far may have occluders the depth cull left out.
+            if (
+                hit.any()
+                and float(depth.min()) >= cached.z_near
+                and float(depth.max()) <= cached.z_far
+                and cached.covers(result.rays[..., 0][hit], result.rays[..., 1][hit])
+            ):
+                return cached.scene
         return self._full_scene()
 
     def _full_scene(self) -> o3d.t.geometry.RaycastingScene:
@@ -648,10 +651,7 @@ class Renderer:
         cached = self._window_scene
         if cached is None or not ((points[:, 2] > 0) & (points[:, 2] <= cached.z_far)).all():
             return self._full_scene(), None
-        x = points[:, 0] / points[:, 2]
-        y = points[:, 1] / points[:, 2]
-        x_lo, x_hi, y_lo, y_hi = cached.window
-        if x.min() >= x_lo and x.max() <= x_hi and y.min() >= y_lo and y.max() <= y_hi:
+        if cached.covers(points[:, 0] / points[:, 2], points[:, 1] / points[:, 2]):
             return cached.scene, cached.kept
         return self._full_scene(), None
 
@@ -920,7 +920,8 @@ def _widened(
 
 @dataclass
 class _WindowScene:
-    """The last culled window scene kept for shadow rays (see ``render_windows``)."""
+    """The last culled window scene, kept for shadow rays and keypoint visibility (see
+    ``render_windows``)."""
 
     scene: o3d.t.geometry.RaycastingScene
     kept: np.ndarray  # the scene's triangles, as indices into the renderer's geometry
@@ -928,6 +929,11 @@ class _WindowScene:
     z_near: float
     z_far: float  # triangles wholly beyond it are left out
     viewpoint: tuple[float, ...] | None
+
+    def covers(self, x: np.ndarray, y: np.ndarray) -> bool:
+        """Whether every camera ray (x/z, y/z) lies inside the window."""
+        x_lo, x_hi, y_lo, y_hi = self.window
+        return bool(x.min() >= x_lo and x.max() <= x_hi and y.min() >= y_lo and y.max() <= y_hi)
 
 
 def _other_imager_columns(

@@ -192,14 +192,14 @@ def _stereo_shadow(
 def _crop_stereo_shadow(
     renderer: Renderer, result: RenderResult, camera: CameraModel, config: SynthConfig
 ) -> np.ndarray | None:
-    if not config.render.stereo_shadow:
-        return None
-    if config.render.crop_stereo_shadow == "image":
+    """The crop's stereo shadow, read off its depth when configured and possible (a window
+    without rotation), else ray-tested as for frames."""
+    if config.render.stereo_shadow and config.render.crop_stereo_shadow == "image":
         viewpoint = config.sensor.stereo_viewpoint_m
         shadow = image_stereo_shadow(result.depth, result.crop_to_image, viewpoint, camera)
         if shadow is not None:
             return shadow
-    return renderer.occluded_from(result, config.sensor.stereo_viewpoint_m, camera)
+    return _stereo_shadow(renderer, result, camera, config)
 
 
 def _truth(
