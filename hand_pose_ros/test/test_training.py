@@ -238,7 +238,7 @@ def test_torchrun_trains_with_two_gloo_processes(synth_sets, tmp_path: Path) -> 
 
 
 def test_several_synthetic_sets_train_as_one(synth_sets) -> None:
-    from hand_pose_ros.synth.shards import load_dataset
+    from hand_pose_ros.synth.shards import ShardError, load_dataset
     from hand_pose_ros.training.sources import open_crop_source
 
     train, val = synth_sets
@@ -247,3 +247,5 @@ def test_several_synthetic_sets_train_as_one(synth_sets) -> None:
     assert len(both) == 64
     np.testing.assert_array_equal(both.depth, np.concatenate([p["depth"] for p in parts]))
     np.testing.assert_array_equal(both.joints, np.concatenate([p["depth_joints"] for p in parts]))
+    with pytest.raises(ShardError, match="no array 'rgb'"):  # depth-only shards
+        load_dataset([train, val], fields=["depth", "rgb"])

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,15 +140,46 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     return dict(json.loads(path.read_text()))
 
 
-def load_dataset(folder: str | Path) -> dict[str, np.ndarray]:
-    """All shards of a dataset folder, concatenated (fits in memory for CPU-sized sets)."""
-    manifest = read_manifest(folder)
-    parts: dict[str, list[np.ndarray]] = {}
-    for entry in manifest["shards"]:
-        with np.load(Path(folder) / entry["file"]) as shard:
-            for key in shard.files:
-                parts.setdefault(key, []).append(shard[key])
-    return {key: np.concatenate(values) for key, values in parts.items()}
+def load_dataset(
+    folders: str | Path | Sequence[str | Path], *, fields: Sequence[str] | None = None
+) -> dict[str, np.ndarray]:
+    """All shards of one or more dataset folders, concatenated in order (fits in memory for
+    CPU-sized sets). Each array is allocated once and filled shard by shard, so the peak
+    memory is the data's own, not twice it.
+
+    Args:
+        folders: a dataset folder, or several of the same kind.
+        fields: the arrays to load (default: every array of the first shard).
+
+    Raises:
+        ShardError: a folder without a manifest, a shard without a wanted array, or an
+            array whose length is not the shard's sample count.
+    """
+    if isinstance(folders, str | Path):
+        folders = [folders]
+    shards = [
+        (Path(folder), entry) for folder in folders for entry in read_manifest(folder)["shards"]
+    ]
+    total = sum(int(entry["samples"]) for _, entry in shards)
+    names = list(fields) if fields is not None else None
+    arrays: dict[str, np.ndarray] = {}
+    row = 0
+    for folder, entry in shards:
+        path, count = folder / entry["file"], int(entry["samples"])
+        with np.load(path) as shard:
+            if names is None:
+                names = list(shard.files)  # the first shard says what a shard holds
+            for key in names:
+                if key not in shard.files:
+                    raise ShardError(f"{path}: no array {key!r}")
+                value = shard[key]
+                if len(value) != count:
+                    raise ShardError(f"{path}: {key!r} has {len(value)} rows, not {count}")
+                if key not in arrays:
+                    arrays[key] = np.empty((total, *value.shape[1:]), dtype=value.dtype)
+                arrays[key][row : row + count] = value
+        row += count
+    return arrays
 
 
 def _single_threaded(config: SynthConfig) -> SynthConfig:

@@ -64,42 +64,24 @@ class DepthCropArrays:
 
 def load_synth_crops(folders: str | Path | Sequence[str | Path]) -> DepthCropArrays:
     """The depth crops of one or more synthetic dataset folders (``hand-pose synth crops``),
-    concatenated. Shards are copied straight into one preallocated array per field, so the
-    peak memory is the crops' own (float16: 32 kB a crop), not twice that."""
-    from hand_pose_ros.synth.shards import read_manifest
+    concatenated (``synth.shards.load_dataset``: float16, 32 kB a crop)."""
+    from hand_pose_ros.synth.shards import ShardError, load_dataset, read_manifest
 
     if isinstance(folders, str | Path):
         folders = [folders]
     paths = [Path(folder) for folder in folders]
-    manifests = []
     for folder in paths:
         if not (folder / "manifest.json").is_file():
             raise DataError(
                 f"{folder} is not a synthetic dataset (no manifest.json); make one with "
                 f"`hand-pose synth crops --kinds depth --out {folder} --count N --seed S`"
             )
-        manifest = read_manifest(folder)
-        if "depth" not in manifest.get("crop_kinds", ["depth"]):
+        if "depth" not in read_manifest(folder).get("crop_kinds", ["depth"]):
             raise DataError(f"{folder} holds no depth crops: make it with --kinds depth")
-        manifests.append(manifest)
-    total = sum(int(m["count"]) for m in manifests)
-    arrays: dict[str, np.ndarray] = {}
-    row = 0
-    for folder, manifest in zip(paths, manifests, strict=True):
-        for entry in manifest["shards"]:
-            try:
-                with np.load(folder / entry["file"]) as shard:
-                    parts = {key: shard[key] for key in _SYNTH_FIELDS}
-            except (OSError, KeyError, ValueError) as error:
-                raise DataError(f"{folder / entry['file']}: {error}") from error
-            count = len(parts["depth"])
-            for key, value in parts.items():
-                if key not in arrays:
-                    arrays[key] = np.empty((total, *value.shape[1:]), dtype=value.dtype)
-                arrays[key][row : row + count] = value
-            row += count
-    if row != total:
-        raise DataError(f"{', '.join(map(str, paths))}: manifests say {total} crops, found {row}")
+    try:
+        arrays = load_dataset(paths, fields=_SYNTH_FIELDS)
+    except (OSError, ShardError, ValueError) as error:
+        raise DataError(str(error)) from error
     return DepthCropArrays(
         depth=arrays["depth"],
         joints=arrays["depth_joints"].astype(np.float32),
