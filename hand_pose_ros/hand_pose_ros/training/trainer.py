@@ -54,9 +54,9 @@ class TrainConfig:
         resume_every_steps: write the resume file this often (and at every validation).
         num_workers: data loader processes (0: load in the training process).
         precision: "fp32", or "bf16" autocast for the forward pass (weights, optimiser and
-            validation stay fp32): about 1.5x faster on CPUs with AVX-512 BF16.
+            validation stay fp32): faster on CPUs with AVX-512 BF16.
         channels_last: image models in NHWC memory layout (oneDNN's fast path on CPU:
-            measured 1.6x for residual_attention_3d); the numbers are the same.
+            faster than NCHW for residual_attention_3d); the numbers are the same.
     """
 
     epochs: int = 70
@@ -113,7 +113,8 @@ def learning_rate_at(config: TrainConfig, step: int, steps_per_epoch: int) -> fl
 
 
 class _EpochSampler(Sampler[int]):
-    """One epoch's indices for this rank (a seeded permutation), from batch ``skip`` on."""
+    """Exactly these indices, in this order (``Trainer._train_loader`` picks the rank's share
+    of a seeded permutation and drops the batches a resumed epoch has done)."""
 
     def __init__(self, indices: Sequence[int]) -> None:
         self.indices = list(indices)
