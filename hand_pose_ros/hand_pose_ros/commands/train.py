@@ -3,9 +3,13 @@
     hand-pose train --model residual_attention_3d --data synth:DIR [--val-data synth:DIR]
                     --out runs/NAME [--epochs 70 --batch-size 128 --lr 1e-4 ...]
                     [--budget-minutes M] [--max-steps N] [--resume] [--device auto]
+                    [--init-from CHECKPOINT [--reinit REGEX]]
+                    [--optimizer adam|adamw] [--lr-schedule step|cosine] [--warmup-steps N]
 
-The defaults are seed 002's recipe. Under ``torchrun --nproc_per_node N`` every process
-runs this command and trains its share (DistributedDataParallel; gloo on CPU, nccl on GPU).
+The defaults are seed 002's recipe. ``--resume`` continues the run in ``--out``;
+``--init-from`` starts a new run from a checkpoint's weights (fine-tuning). Under
+``torchrun --nproc_per_node N`` every process runs this command and trains its share
+(DistributedDataParallel; gloo on CPU, nccl on GPU).
 Without ``--val-data`` the last 5 % of a synthetic set is held out for validation.
 """
 
@@ -16,9 +20,12 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hand_pose_ros.cli import CommandError
+
+if TYPE_CHECKING:
+    from torch import nn
 
 # The model families the trainer has a task for (the RGB models' tasks come later).
 _DEPTH_INPUT = "depth_cube"
@@ -43,6 +50,16 @@ def add_train(subparsers: Any) -> None:
     parser.add_argument("--weight-decay", type=float, default=3e-4, help="L2 penalty")
     parser.add_argument("--lr-drop-epochs", type=float, nargs="*", default=[30.0],
                         help="epochs after which the learning rate is divided by 10")  # fmt: skip
+    parser.add_argument("--lr-schedule", choices=("step", "cosine"), default="step",
+                        help="step: the drops above; cosine: to 0 over --epochs")  # fmt: skip
+    parser.add_argument("--warmup-steps", type=int, default=0,
+                        help="raise the learning rate linearly over this many steps")  # fmt: skip
+    parser.add_argument("--optimizer", choices=("adam", "adamw"), default="adam",
+                        help="adam: L2 in the gradient (paper); adamw: decoupled")  # fmt: skip
+    parser.add_argument("--init-from", type=Path, metavar="CHECKPOINT",
+                        help="start from these weights (a new run, not --resume)")  # fmt: skip
+    parser.add_argument("--reinit", metavar="REGEX",
+                        help="with --init-from: tensors matching it start fresh")  # fmt: skip
     parser.add_argument("--budget-minutes", type=float, help="stop after this much training")
     parser.add_argument("--max-steps", type=int, help="stop after this many steps")
     parser.add_argument("--val-every", type=int, default=0, metavar="STEPS",
@@ -60,9 +77,6 @@ def add_train(subparsers: Any) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    import torch
-
-    from hand_pose_ros.models import build_model
     from hand_pose_ros.models.registry import ModelError
     from hand_pose_ros.training import distributed
     from hand_pose_ros.training.augment import DepthAugmentConfig
@@ -77,10 +91,10 @@ def _run_train(args: argparse.Namespace) -> int:
             weight_decay=args.weight_decay, lr_drop_epochs=tuple(args.lr_drop_epochs),
             budget_minutes=args.budget_minutes, max_steps=args.max_steps,
             val_every_steps=args.val_every, seed=args.seed, num_workers=args.workers,
-            precision=args.precision,
+            precision=args.precision, optimizer=args.optimizer, lr_schedule=args.lr_schedule,
+            warmup_steps=args.warmup_steps,
         )  # fmt: skip
-        torch.manual_seed(args.seed)  # the initial weights
-        model = build_model(args.model, **args.model_config)
+        model, started_from = _initial_model(args)
     except (TrainError, ModelError, TypeError) as error:
         raise CommandError(str(error)) from error
     if model.spec.input_kind != _DEPTH_INPUT:  # type: ignore[union-attr]
@@ -112,10 +126,12 @@ def _run_train(args: argparse.Namespace) -> int:
                  "augment": None if augment is None else augment.__dict__,
                  "synth": _synth_manifest(args.data)},
     }  # fmt: skip
+    if started_from is not None:
+        describe["init_from"] = started_from
     try:
         trainer = Trainer(model, DepthPoseTask(), train_set, val_set, config, args.out,
                           worker=worker, describe=describe, progress=not args.quiet)  # fmt: skip
-        result = trainer.fit(resume=args.resume)
+        result = trainer.fit(resume=args.resume, prepare=started_from is None)
     except (TrainError, DataError) as error:
         raise CommandError(str(error)) from error
     finally:
@@ -127,6 +143,37 @@ def _run_train(args: argparse.Namespace) -> int:
             f"{result.best_metric:.2f}: {result.best_path}"
         )
     return 0
+
+
+def _initial_model(args: argparse.Namespace) -> tuple[nn.Module, dict[str, Any] | None]:
+    """The model with its seeded initial weights, or those of ``--init-from`` (whose config
+    it takes unless ``--model-config`` is given); and what the warm start records. With
+    ``--resume`` as well, the run's own weights replace them later, and ``--init-from`` only
+    keeps the record of where the run began."""
+    import torch
+
+    from hand_pose_ros.models import build_model
+    from hand_pose_ros.models.checkpoint import CheckpointError, read_metadata
+    from hand_pose_ros.training.warm_start import WarmStartError, warm_start, warm_start_record
+
+    if args.reinit and not args.init_from:
+        raise CommandError("--reinit needs --init-from")
+    config = args.model_config
+    if args.init_from and not config:
+        try:
+            config = read_metadata(args.init_from)["config"]
+        except CheckpointError as error:
+            raise CommandError(str(error)) from error
+    torch.manual_seed(args.seed)  # the initial weights
+    model = build_model(args.model, **config)
+    if not args.init_from:
+        return model, None
+    try:
+        if args.resume:  # the weights come from the run; the record still says where it began
+            return model, warm_start_record(args.init_from, reinit=args.reinit)
+        return model, warm_start(model, args.init_from, reinit=args.reinit)
+    except WarmStartError as error:
+        raise CommandError(str(error)) from error
 
 
 def _synth_manifest(spec: str) -> dict[str, Any] | None:
