@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
+from training_fixtures import TINY, write_depth_crops
 
 from hand_pose_ros import cli
 from hand_pose_ros.models import build_model
@@ -22,7 +23,6 @@ from hand_pose_ros.training.trainer import (
 )
 from hand_pose_ros.training.warm_start import WarmStartError, warm_start
 
-TINY = {"widths": [8, 8, 8, 8], "stem_channels": 4, "fc_units": 16, "embedding": 8}
 MASKS = r"features\.(1|3|5)\.(down|skips|up|mask_head)\."
 
 
@@ -107,17 +107,8 @@ def test_warm_start_refuses_what_does_not_fit(tmp_path: Path) -> None:
             warm_start(model, tmp_path / name, reinit=reinit)
 
 
-def _synth_set(folder: Path, count: int, seed: int) -> Path:
-    from hand_pose_ros.synth.config import SynthConfig
-    from hand_pose_ros.synth.shards import write_dataset
-
-    write_dataset(folder, kind="crops", count=count, seed=seed, config=SynthConfig(),
-                  shard_size=count, crop_kinds=("depth",), workers=1)  # fmt: skip
-    return folder
-
-
 def test_train_command_fine_tunes_from_a_checkpoint(tmp_path: Path, capsys) -> None:
-    data = _synth_set(tmp_path / "train", 24, 1)
+    data = write_depth_crops(tmp_path / "train", 24, 1)
     _checkpoint(tmp_path / "trained.safetensors", seed=1)
     run = tmp_path / "run"
     common = ["train", "--model", "residual_attention_3d", "--data", f"synth:{data}",
@@ -148,6 +139,10 @@ def test_train_command_fine_tunes_from_a_checkpoint(tmp_path: Path, capsys) -> N
     assert resumed["training"]["step"] == 2 * history[-1]["step"]
     for extra, message in (
         (["--reinit", MASKS], "needs --init-from"),
+        (
+            ["--init-from", str(tmp_path / "trained.safetensors"), "--reinit", "(", "--resume"],
+            "not a regular expression",
+        ),
         (["--init-from", str(tmp_path / "none.safetensors")], "none.safetensors"),
     ):
         assert cli.main([*common, "--out", str(tmp_path / "other"), *extra]) == 1

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from training_fixtures import TINY, write_depth_crops
 
 from hand_pose_ros import cli
 from hand_pose_ros.evaluation import load_results
@@ -26,8 +27,6 @@ from hand_pose_ros.training.depth_data import DepthCropArrays, DepthCropSet
 from hand_pose_ros.training.tasks import DepthPoseTask
 from hand_pose_ros.training.trainer import TrainConfig, Trainer, TrainError, learning_rate_at
 
-# A residual_attention_3d small enough to train a few steps in a second.
-TINY = {"widths": [8, 8, 8, 8], "stem_channels": 4, "fc_units": 16, "embedding": 8}
 S = 128
 
 
@@ -155,19 +154,11 @@ def test_bf16_training_runs_and_learns(tmp_path: Path) -> None:
     assert trainer.config.precision == "bf16"
 
 
-def _synth_dataset(folder: Path, count: int, seed: int) -> None:
-    from hand_pose_ros.synth.config import SynthConfig
-    from hand_pose_ros.synth.shards import write_dataset
-
-    write_dataset(folder, kind="crops", count=count, seed=seed, config=SynthConfig(),
-                  shard_size=count, crop_kinds=("depth",), workers=1)  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def synth_sets(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("synth")
-    _synth_dataset(root / "train", 48, 1)
-    _synth_dataset(root / "val", 16, 2)
+    write_depth_crops(root / "train", 48, 1)
+    write_depth_crops(root / "val", 16, 2)
     return root / "train", root / "val"
 
 

@@ -170,7 +170,7 @@ def _initial_model(args: argparse.Namespace) -> tuple[nn.Module, dict[str, Any] 
         return model, None
     try:
         if args.resume:  # the weights come from the run; the record still says where it began
-            return model, warm_start_record(args.init_from, reinit=args.reinit)
+            return model, warm_start_record(model, args.init_from, reinit=args.reinit)
         return model, warm_start(model, args.init_from, reinit=args.reinit)
     except WarmStartError as error:
         raise CommandError(str(error)) from error

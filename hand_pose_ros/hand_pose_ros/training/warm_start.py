@@ -9,6 +9,7 @@ stopped learning (the dead attention masks of docs/eval/residual_attention_3d.md
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from hand_pose_ros.models.checkpoint import (
     load_model,
     model_config,
     model_name,
+    read_metadata,
 )
 
 
@@ -43,57 +45,56 @@ def warm_start(
         WarmStartError: an unreadable checkpoint, another architecture or config, or a
             pattern that matches no tensor.
     """
-    trained, metadata = _load(checkpoint)
-    if model_name(trained) != model_name(model) or model_config(trained) != model_config(model):
-        raise WarmStartError(
-            f"{checkpoint} holds {model_name(trained)} with config {model_config(trained)}; "
-            f"the run builds {model_name(model)} with config {model_config(model)}"
-        )
-    weights = trained.state_dict()
-    fresh = model.state_dict()
-    kept_fresh: list[str] = []
-    if reinit is not None:
-        try:
-            pattern = re.compile(reinit)
-        except re.error as error:
-            message = f"--reinit {reinit!r} is not a regular expression: {error}"
-            raise WarmStartError(message) from error
-        kept_fresh = [name for name in fresh if pattern.match(name)]
-        if not kept_fresh:
-            raise WarmStartError(
-                f"--reinit {reinit!r} matches no tensor of {model_name(model)} "
-                f"(names look like {next(iter(fresh))!r})"
-            )
-        for name in kept_fresh:
-            weights[name] = fresh[name]
-    model.load_state_dict(weights, strict=True)
-    return _record(checkpoint, metadata, reinit, len(kept_fresh))
-
-
-def warm_start_record(checkpoint: str | Path, *, reinit: str | None = None) -> dict[str, Any]:
-    """What ``warm_start`` returns, without loading anything into a model (for a resumed
-    warm-started run, whose weights come from its resume file)."""
-    trained, metadata = _load(checkpoint)
-    count = 0
-    if reinit is not None:
-        count = sum(1 for name in trained.state_dict() if re.match(reinit, name))
-    return _record(checkpoint, metadata, reinit, count)
-
-
-def _load(checkpoint: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    record = warm_start_record(model, checkpoint, reinit=reinit)
     try:
-        return load_model(checkpoint)
+        trained, _ = load_model(checkpoint)
     except CheckpointError as error:
         raise WarmStartError(str(error)) from error
+    weights = trained.state_dict()
+    fresh = model.state_dict()
+    for name in _matching(fresh, reinit):
+        weights[name] = fresh[name]
+    model.load_state_dict(weights, strict=True)
+    return record
 
 
-def _record(
-    checkpoint: str | Path, metadata: dict[str, Any], reinit: str | None, count: int
+def warm_start_record(
+    model: nn.Module, checkpoint: str | Path, *, reinit: str | None = None
 ) -> dict[str, Any]:
+    """What ``warm_start`` checks and returns, loading no weights (for a resumed
+    warm-started run, whose weights come from its resume file)."""
+    try:
+        metadata = read_metadata(checkpoint)
+    except CheckpointError as error:
+        raise WarmStartError(str(error)) from error
+    # Compared as JSON: the checkpoint's config went through JSON (tuples became lists).
+    built = json.loads(json.dumps(model_config(model)))
+    if metadata["architecture"] != model_name(model) or metadata["config"] != built:
+        raise WarmStartError(
+            f"{checkpoint} holds {metadata['architecture']} with config {metadata['config']}; "
+            f"the run builds {model_name(model)} with config {built}"
+        )
     return {
         "checkpoint": str(checkpoint),
         "training": metadata.get("training"),
         "metrics": metadata.get("metrics"),
         "reinit": reinit,
-        "reinit_tensors": count,
+        "reinit_tensors": len(_matching(model.state_dict(), reinit)),
     }
+
+
+def _matching(state: dict[str, Any], reinit: str | None) -> list[str]:
+    """The names in ``state`` that ``reinit`` matches; none without a pattern."""
+    if reinit is None:
+        return []
+    try:
+        pattern = re.compile(reinit)
+    except re.error as error:
+        message = f"--reinit {reinit!r} is not a regular expression: {error}"
+        raise WarmStartError(message) from error
+    names = [name for name in state if pattern.match(name)]
+    if not names:
+        raise WarmStartError(
+            f"--reinit {reinit!r} matches no tensor (names look like {next(iter(state))!r})"
+        )
+    return names
