@@ -20,6 +20,7 @@ from hand_pose_ros.synth.articulation import (
 from hand_pose_ros.synth.gestures import (
     GESTURES,
     gesture_angles,
+    gesture_template,
     interpolate,
     random_angles,
     sample_gesture,
@@ -279,6 +280,20 @@ def test_gestures_keep_their_meaning_for_any_hand(seed):
     open_palm = posed("open_palm")
     assert all(_tip_extension(open_palm, shape, f) > 0.97 for f in range(5))
     assert np.all(np.linalg.norm(open_palm.keypoints[TIPS[1:]], axis=1) > 0.4 * length)
+
+
+def test_open_palms_range_from_fingers_together_to_fully_splayed():
+    # People show a camera anything from a flat hand to a "five": the index-to-pinky angle
+    # must cover both, up to the abduction limits, and the template itself at variation 0.
+    index_abd, pinky_abd = (JOINT_NAMES.index(f"{f}_mcp_abd") for f in ("index", "pinky"))
+    rng = np.random.default_rng(7)
+    angles = np.array([gesture_angles("open_palm", rng).degrees for _ in range(300)])
+    fan = angles[:, index_abd] + angles[:, pinky_abd]
+    assert fan.min() < 12.0 and fan.max() > 40.0
+    assert angles[:, pinky_abd].max() == pytest.approx(UPPER_DEG[pinky_abd])
+    assert np.all((angles >= LOWER_DEG) & (angles <= UPPER_DEG))
+    template = gesture_angles("open_palm", np.random.default_rng(0), variation=0.0)
+    np.testing.assert_allclose(template.degrees, gesture_template("open_palm").degrees)
 
 
 @pytest.mark.parametrize("name", ["grasp_cylinder", "grasp_ball"])

@@ -56,6 +56,12 @@ DEFINING_SIGMA_DEG = 3.0
 FREE_SIGMA_DEG = 9.0
 WRIST_SIGMA_DEG = 15.0
 ABDUCTION_SIGMA_DEG = 3.0
+# An open palm is shown anywhere from fingers together to fully splayed (a "stop" or
+# "five" hand, as people show a camera): its finger abduction and thumb opening are the
+# template's times a spread level drawn from this range (the limits clip the widest).
+# The fixed template alone never reached the splay of the real SR305 hands. ``variation``
+# scales the level's deviation from 1 like every other deviation.
+OPEN_PALM_SPREAD_RANGE = (0.2, 1.8)
 # Object sizes (diameters, metres) for the grasps.
 CYLINDER_DIAMETER_RANGE_M = (0.040, 0.070)
 BALL_DIAMETER_RANGE_M = (0.060, 0.090)
@@ -264,6 +270,9 @@ def sample_gesture(
     # Fingers held side by side stay so: spread varies less than flexion.
     sigma[MCP_ABD] = np.minimum(sigma[MCP_ABD], ABDUCTION_SIGMA_DEG)
     noise = rng.normal(0.0, 1.0, NUM_JOINTS) * sigma * variation
+    if name == "open_palm":
+        level = float(rng.uniform(*OPEN_PALM_SPREAD_RANGE))
+        template = _spread(template, 1.0 + (level - 1.0) * variation)
     # Keep each DIP close to its coupling with the PIP: noise it relative to the PIP's.
     noise[DIP_FLEX] = DIP_PIP_COUPLING * noise[PIP_FLEX] + 0.3 * noise[DIP_FLEX]
     start = np.clip(template + noise, LOWER_DEG, UPPER_DEG)
@@ -284,6 +293,14 @@ def sample_gesture(
     else:
         degrees = start
     return GestureSample(name, clip_to_limits(degrees), grasped)
+
+
+def _spread(template: np.ndarray, level: float) -> np.ndarray:
+    """``template`` with its finger abduction and thumb CMC opening times ``level``."""
+    out = template.copy()
+    out[MCP_ABD] *= level
+    out[:2] *= level  # thumb CMC flexion (negative: away from the palm) and abduction
+    return out
 
 
 def gesture_angles(
