@@ -241,6 +241,16 @@ def test_config_round_trips_through_yaml_and_rejects_unknown_fields(tmp_path: Pa
         SynthConfig.from_yaml(path)
 
 
+EVAL_DOCS = Path(__file__).parents[2] / "docs" / "eval"
+
+
+@pytest.mark.parametrize("path", sorted(EVAL_DOCS.glob("*.yaml")), ids=lambda p: p.name)
+def test_the_data_configs_quoted_in_the_eval_docs_still_load(path: Path):
+    # The shipped weights' reports give these as --config of their data commands.
+    config = SynthConfig.from_yaml(path)
+    assert config.to_dict() != SynthConfig().to_dict()
+
+
 def test_a_different_config_gives_a_differently_distributed_set(tmp_path: Path):
     near = SynthConfig()
     near.placement.distance_m = (0.3, 0.4)
