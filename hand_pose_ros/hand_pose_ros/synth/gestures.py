@@ -299,7 +299,8 @@ def _spread(template: np.ndarray, level: float) -> np.ndarray:
     """``template`` with its finger abduction and thumb CMC opening times ``level``."""
     out = template.copy()
     out[MCP_ABD] *= level
-    out[:2] *= level  # thumb CMC flexion (negative: away from the palm) and abduction
+    # The thumb's CMC flexion (negative: away from the palm) and abduction open it.
+    out[[JOINT_INDEX["thumb_cmc_flex"], JOINT_INDEX["thumb_cmc_abd"]]] *= level
     return out
 
 
