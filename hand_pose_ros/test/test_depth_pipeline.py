@@ -16,15 +16,18 @@ from hand_pose_ros.evaluation.real_frames import (
     keypoints_on_region,
     load_depth_png,
 )
+from hand_pose_ros.evaluation.synthetic_check import check_synthetic_frames
 from hand_pose_ros.hand import KeypointStatus
 from hand_pose_ros.inference import InferenceError, ModelRunner
 from hand_pose_ros.inference.depth_hands import DepthHandEstimator
 from hand_pose_ros.models import build_model
 from hand_pose_ros.models.checkpoint import save_checkpoint
+from hand_pose_ros.synth.config import SynthConfig
 
 SR305 = Path(__file__).parent / "data" / "sr305_real_depth"
 SR305_INTRINSICS = (476.007, 476.007, 313.683, 242.755)
 SR305_UNIT_M = 0.000125
+SR305_LIKE = Path(__file__).parents[2] / "docs" / "eval" / "sr305_like_open_palms.yaml"
 TINY = {"widths": [8, 8, 8, 8], "stem_channels": 8, "fc_units": 16, "embedding": 8}
 
 
@@ -118,3 +121,38 @@ def test_eval_real_command_reports_and_draws(mean_pose_checkpoint, tmp_path: Pat
     assert sheet.stat().st_size > 10_000
     assert cli.main([*argv[:4], str(tmp_path / "empty"), *argv[5:]]) == 1
     assert "no .png files" in capsys.readouterr().err
+
+
+def test_on_synthetic_frames_the_check_scores_the_truth_and_the_prediction(mean_pose_checkpoint):
+    path, _ = mean_pose_checkpoint
+    estimator = DepthHandEstimator.from_checkpoint(path)
+    result = check_synthetic_frames(estimator, SynthConfig.from_yaml(SR305_LIKE), 3, seed=0)
+    assert len(result.checks) == 3 and result.scored >= 2
+    # The localiser finds each open palm in front of its person (the head is farther).
+    assert result.found == result.scored
+    # The truth lies on its own hand: the check's ceiling is high on whole open palms ...
+    truth = np.stack(result.truth_on)
+    assert truth.shape == (result.found, 21) and truth.mean() >= 0.9
+    # ... while a pose unrelated to the hand (the random "mean") is centimetres off and
+    # falls off the fingers.
+    assert min(result.errors_m) > 0.03
+    assert np.stack(result.prediction_on).mean() < truth.mean()
+
+
+def test_eval_real_on_synthetic_frames(mean_pose_checkpoint, tmp_path: Path, capsys) -> None:
+    path, _ = mean_pose_checkpoint
+    sheet = tmp_path / "sheet.png"
+    argv = ["eval-real", "--checkpoint", str(path), "--synthetic", "2", "--config",
+            str(SR305_LIKE), "--out", str(sheet)]  # fmt: skip
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "hands wholly in the image" in out and "keypoints on the hand: truth" in out
+    assert sheet.stat().st_size > 10_000
+    # Bad arguments are refused with a message, not a traceback.
+    assert cli.main([*argv[:4], "0", *argv[5:]]) == 1
+    assert "at least 1" in capsys.readouterr().err
+    assert cli.main(["eval-real", "--checkpoint", str(path), "--frames", str(SR305),
+                     "--out", str(sheet)]) == 1  # fmt: skip
+    assert "--intrinsics" in capsys.readouterr().err
+    assert cli.main([*argv[:6], str(tmp_path / "missing.yaml"), *argv[7:]]) == 1
+    assert "config file not found" in capsys.readouterr().err

@@ -239,6 +239,9 @@ def test_config_round_trips_through_yaml_and_rejects_unknown_fields(tmp_path: Pa
     path.write_text("placement:\n  distance: [0.3, 0.6]\n")
     with pytest.raises(ConfigError, match=r"config.placement: unknown field\(s\) \['distance'\]"):
         SynthConfig.from_yaml(path)
+    path.write_text("placement:\n  distance_m: [0.3, 0.6\n")  # a hand-editing slip
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        SynthConfig.from_yaml(path)
 
 
 EVAL_DOCS = Path(__file__).parents[2] / "docs" / "eval"

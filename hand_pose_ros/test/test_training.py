@@ -102,8 +102,9 @@ def _arrays(count: int, seed: int) -> DepthCropArrays:
 def _train(out: Path, *, resume: bool = False, **overrides) -> Trainer:
     torch.manual_seed(0)
     model = build_model("residual_attention_3d", **TINY)
-    settings = dict(epochs=2, batch_size=8, val_every_steps=3, resume_every_steps=2, seed=3,
-                    channels_last=False)
+    settings = dict(
+        epochs=2, batch_size=8, val_every_steps=3, resume_every_steps=2, seed=3, channels_last=False
+    )
     settings.update(overrides)
     train_set = DepthCropSet(_arrays(32, 0), augment=DepthAugmentConfig(), seed=3)
     trainer = Trainer(model, DepthPoseTask(), train_set, DepthCropSet(_arrays(16, 1)),
@@ -167,7 +168,7 @@ def test_train_and_eval_commands_end_to_end(synth_sets, tmp_path: Path, capsys) 
     run = tmp_path / "run"
     argv = ["train", "--model", "residual_attention_3d", "--model-config", json.dumps(TINY),
             "--data", f"synth:{train}", "--val-data", f"synth:{val}", "--out", str(run),
-            "--epochs", "1", "--batch-size", "8", "--quiet"]  # fmt: skip
+            "--epochs", "1", "--batch-size", "8", "--rotation-deg", "180", "--quiet"]  # fmt: skip
     assert cli.main(argv) == 0
     assert "best validation mean_error_mm" in capsys.readouterr().out
     assert cli.main(argv) == 1  # the folder is not empty any more
@@ -175,6 +176,7 @@ def test_train_and_eval_commands_end_to_end(synth_sets, tmp_path: Path, capsys) 
     meta = read_metadata(run / "best.safetensors")
     assert meta["training"]["data"]["train"] == f"synth:{train}"
     assert meta["training"]["data"]["train_samples"] == 48
+    assert meta["training"]["data"]["augment"]["rotation_deg"] == 180.0
     synth = meta["training"]["data"]["synth"]  # the world the data came from
     assert synth["seed"] == 1 and synth["count"] == 48 and "sensor" in synth["config"]
 
@@ -202,6 +204,10 @@ def test_train_and_eval_commands_end_to_end(synth_sets, tmp_path: Path, capsys) 
         ),
         (["--model", "residual_attention_3d", "--data", "kinect:/x"], "unknown"),
         (["--model", "nope", "--data", "synth:x"], "nope"),
+        (
+            ["--model", "residual_attention_3d", "--data", "synth:x", "--rotation-deg", "270"],
+            "rotation_deg must be in [0, 180]",
+        ),
     ],
 )
 def test_train_command_explains_what_is_wrong(argv, message, tmp_path: Path, capsys) -> None:

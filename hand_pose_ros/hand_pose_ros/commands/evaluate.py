@@ -4,10 +4,14 @@
                    --out REPORT_DIR [--center truth|localise] [--baseline-data KIND:PATH]
     hand-pose eval-real --checkpoint PATH --frames DIR --intrinsics FX FY CX CY
                    --depth-unit-m U --out SHEET.png
+    hand-pose eval-real --checkpoint PATH --synthetic COUNT [--config YAML] [--seed S]
+                   --out SHEET.png
 
 ``eval-real`` runs the whole depth pipeline (localiser, crop, model) on unlabelled 16-bit
 depth PNGs, prints the share of predicted keypoints that fall on the hand's pixels
-(``evaluation/real_frames.py``) and draws the skeletons over the depth images.
+(``evaluation/real_frames.py``) and draws the skeletons over the depth images. With
+``--synthetic`` it runs the same check on rendered frames and scores the ground truth as
+well, which calibrates the check (``evaluation/synthetic_check.py``).
 
 Writes REPORT_DIR/report.md, metrics.json and the two figures of the paper (per-joint
 mean error; fraction of frames whose worst joint is within a threshold, 0-80 mm) for the
@@ -52,9 +56,15 @@ def add_evaluate(subparsers: Any) -> None:
         "eval-real", help="the depth pipeline on unlabelled depth PNGs: keypoints on the hand?"
     )
     parser.add_argument("--checkpoint", type=Path, required=True)
-    parser.add_argument("--frames", type=Path, required=True, help="folder of 16-bit PNGs")
-    parser.add_argument("--intrinsics", type=float, nargs=4, required=True,
-                        metavar=("FX", "FY", "CX", "CY"))  # fmt: skip
+    frames = parser.add_mutually_exclusive_group(required=True)
+    frames.add_argument("--frames", type=Path, help="folder of 16-bit PNGs")
+    frames.add_argument("--synthetic", type=int, metavar="COUNT",
+                        help="instead: COUNT synthetic frames, scoring the truth too")  # fmt: skip
+    parser.add_argument("--intrinsics", type=float, nargs=4,
+                        metavar=("FX", "FY", "CX", "CY"), help="with --frames")  # fmt: skip
+    parser.add_argument("--config", type=Path,
+                        help="with --synthetic: the world's YAML overrides")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0, help="with --synthetic")
     parser.add_argument("--depth-unit-m", type=float, default=0.001,
                         help="metres per PNG unit (SR305: 0.000125)")  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="contact sheet PNG to write")
@@ -169,13 +179,17 @@ def _run_evaluate_real(args: argparse.Namespace) -> int:
     from hand_pose_ros.inference.depth_hands import DepthHandEstimator
     from hand_pose_ros.models.checkpoint import CheckpointError
 
-    paths = sorted(args.frames.rglob("*.png"))
-    if not paths:
-        raise CommandError(f"no .png files under {args.frames}")
+    if args.synthetic is None and args.intrinsics is None:
+        raise CommandError("--frames needs --intrinsics FX FY CX CY")
     try:
         estimator = DepthHandEstimator.from_checkpoint(args.checkpoint)
     except (CheckpointError, InferenceError) as error:
         raise CommandError(str(error)) from error
+    if args.synthetic is not None:
+        return _run_synthetic_check(args, estimator)
+    paths = sorted(args.frames.rglob("*.png"))
+    if not paths:
+        raise CommandError(f"no .png files under {args.frames}")
     try:
         mean_pose: np.ndarray | None = _mean_pose(args.checkpoint, None)
     except CommandError:
@@ -205,4 +219,24 @@ def _run_evaluate_real(args: argparse.Namespace) -> int:
         print(f"(the training set's mean pose at the same centres: "
               f"{100 * float(np.mean(np.concatenate(baseline_on))):.1f}% on the hand)")  # fmt: skip
     print(f"sheet: {render_checks(args.out, checks)}")
+    return 0
+
+
+def _run_synthetic_check(args: argparse.Namespace, estimator: Any) -> int:
+    from hand_pose_ros.commands.synth import load_config
+    from hand_pose_ros.evaluation.real_frames import render_checks
+    from hand_pose_ros.evaluation.synthetic_check import check_synthetic_frames
+
+    if args.synthetic < 1:
+        raise CommandError(f"--synthetic must be at least 1, got {args.synthetic}")
+    result = check_synthetic_frames(estimator, load_config(args.config), args.synthetic, args.seed)
+    print(f"{result.scored} hands wholly in the image, {result.found} found")
+    if result.found:
+        truth = 100 * float(np.mean(result.truth_on))
+        predicted = 100 * float(np.mean(result.prediction_on))
+        print(f"keypoints on the hand: truth {truth:.1f}%, prediction {predicted:.1f}% "
+              f"(mean 3D error {1000 * float(np.mean(result.errors_m)):.1f} mm)")  # fmt: skip
+        misses = np.sum(~np.stack(result.prediction_on), axis=0)
+        print("prediction's misses per keypoint: " + " ".join(str(int(m)) for m in misses))
+    print(f"sheet: {render_checks(args.out, result.checks)}")
     return 0

@@ -63,15 +63,16 @@ def add_synth(subparsers: Any) -> None:
     sub.add_argument("--out", type=Path)
 
 
-def _config(args: argparse.Namespace) -> Any:
+def load_config(path: Path | None) -> Any:
+    """The SynthConfig of a YAML file of overrides (the default world for None)."""
     from hand_pose_ros.synth.config import ConfigError, SynthConfig
 
-    if args.config is None:
+    if path is None:
         return SynthConfig()
-    if not args.config.is_file():
-        raise CommandError(f"config file not found: {args.config}")
+    if not path.is_file():
+        raise CommandError(f"config file not found: {path}")
     try:
-        return SynthConfig.from_yaml(args.config)
+        return SynthConfig.from_yaml(path)
     except ConfigError as error:
         raise CommandError(str(error)) from error
 
@@ -79,7 +80,7 @@ def _config(args: argparse.Namespace) -> Any:
 def _run_dataset(args: argparse.Namespace) -> int:
     from hand_pose_ros.synth.shards import ShardError, write_dataset
 
-    config = _config(args)
+    config = load_config(args.config)
 
     def progress(done: int, total: int) -> None:
         print(f"\r{args.kind}: {done}/{total}", end="", file=sys.stderr, flush=True)
@@ -104,7 +105,7 @@ def _run_sequence(args: argparse.Namespace) -> int:
     from hand_pose_ros.synth.sequence import generate_sequence
     from hand_pose_ros.synth.sequence_bag import write_sequence_bag
 
-    config = _config(args)
+    config = load_config(args.config)
     if args.seconds <= 0 or args.fps <= 0:
         raise CommandError(f"--seconds and --fps must be > 0, got {args.seconds}, {args.fps}")
     frames = generate_sequence(config, seed=args.seed, seconds=args.seconds, fps=args.fps,
@@ -120,7 +121,9 @@ def _run_sequence(args: argparse.Namespace) -> int:
 def _run_sheet(args: argparse.Namespace) -> int:
     from hand_pose_ros.synth.contact_sheet import render_sheet
 
-    path = render_sheet(args.out, seed=args.seed, frames=args.frames, config=_config(args))
+    path = render_sheet(
+        args.out, seed=args.seed, frames=args.frames, config=load_config(args.config)
+    )
     print(f"wrote {path}")
     return 0
 
@@ -128,7 +131,7 @@ def _run_sheet(args: argparse.Namespace) -> int:
 def _run_bench(args: argparse.Namespace) -> int:
     from hand_pose_ros.synth.bench import measure
 
-    config = _config(args)
+    config = load_config(args.config)
     print("| what | workers | items | rate |")
     print("|---|---|---|---|")
     for what in ("frames", "depth crops", "colour crops", "crop pairs"):
@@ -143,7 +146,7 @@ def _run_bench(args: argparse.Namespace) -> int:
 def _run_config(args: argparse.Namespace) -> int:
     import yaml
 
-    config = _config(args)
+    config = load_config(args.config)
     if args.out is not None:
         config.to_yaml(args.out)
         print(f"wrote {args.out}")

@@ -66,6 +66,9 @@ def add_train(subparsers: Any) -> None:
                         help="validate every STEPS steps (default: every epoch)")  # fmt: skip
     parser.add_argument("--no-augment", action="store_true",
                         help="no rotation, scale or shift of the crops")  # fmt: skip
+    parser.add_argument("--rotation-deg", type=float, metavar="DEG",
+                        help="in-plane rotation of the crops, drawn from +-DEG (default 30; "
+                             "180: every way round)")  # fmt: skip
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                         help="bf16: autocast forward (faster with AVX-512 BF16)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
@@ -76,10 +79,18 @@ def add_train(subparsers: Any) -> None:
     parser.set_defaults(run=_run_train)
 
 
+def _augment_config(rotation_deg: float | None) -> Any:
+    from hand_pose_ros.training.augment import DepthAugmentConfig
+
+    if rotation_deg is None:
+        return DepthAugmentConfig()
+    return DepthAugmentConfig(rotation_deg=rotation_deg)
+
+
 def _run_train(args: argparse.Namespace) -> int:
     from hand_pose_ros.models.registry import ModelError
     from hand_pose_ros.training import distributed
-    from hand_pose_ros.training.augment import DepthAugmentConfig
+    from hand_pose_ros.training.augment import AugmentError
     from hand_pose_ros.training.depth_data import DataError, DepthCropSet
     from hand_pose_ros.training.sources import open_crop_source, split_off
     from hand_pose_ros.training.tasks import DepthPoseTask
@@ -94,8 +105,9 @@ def _run_train(args: argparse.Namespace) -> int:
             precision=args.precision, optimizer=args.optimizer, lr_schedule=args.lr_schedule,
             warmup_steps=args.warmup_steps,
         )  # fmt: skip
+        augment = None if args.no_augment else _augment_config(args.rotation_deg)
         model, started_from = _initial_model(args)
-    except (TrainError, ModelError, TypeError) as error:
+    except (TrainError, ModelError, AugmentError, TypeError) as error:
         raise CommandError(str(error)) from error
     if model.spec.input_kind != _DEPTH_INPUT:  # type: ignore[union-attr]
         raise CommandError(
@@ -114,7 +126,6 @@ def _run_train(args: argparse.Namespace) -> int:
             raise CommandError("--val-data is needed for a public dataset (e.g. its test split)")
     except DataError as error:
         raise CommandError(str(error)) from error
-    augment = None if args.no_augment else DepthAugmentConfig()
     train_set = DepthCropSet(train_crops, augment=augment, seed=args.seed)
     val_set = DepthCropSet(val_crops)
 

@@ -112,7 +112,10 @@ class SynthConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> SynthConfig:
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except yaml.YAMLError as error:  # a typo in a hand-edited file: say where
+            raise ConfigError(f"{path}: not valid YAML: {error}") from error
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a mapping of config sections, got {type(data)}")
         return cls.from_dict(data)
