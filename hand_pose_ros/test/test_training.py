@@ -102,9 +102,8 @@ def _arrays(count: int, seed: int) -> DepthCropArrays:
 def _train(out: Path, *, resume: bool = False, **overrides) -> Trainer:
     torch.manual_seed(0)
     model = build_model("residual_attention_3d", **TINY)
-    settings = dict(
-        epochs=2, batch_size=8, val_every_steps=3, resume_every_steps=2, seed=3, channels_last=False
-    )
+    settings = dict(epochs=2, batch_size=8, val_every_steps=3, resume_every_steps=2, seed=3,
+                    channels_last=False)
     settings.update(overrides)
     train_set = DepthCropSet(_arrays(32, 0), augment=DepthAugmentConfig(), seed=3)
     trainer = Trainer(model, DepthPoseTask(), train_set, DepthCropSet(_arrays(16, 1)),

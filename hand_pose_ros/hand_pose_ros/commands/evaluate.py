@@ -181,6 +181,8 @@ def _run_evaluate_real(args: argparse.Namespace) -> int:
 
     if args.synthetic is None and args.intrinsics is None:
         raise CommandError("--frames needs --intrinsics FX FY CX CY")
+    if args.synthetic is not None and args.synthetic < 1:
+        raise CommandError(f"--synthetic must be at least 1, got {args.synthetic}")
     try:
         estimator = DepthHandEstimator.from_checkpoint(args.checkpoint)
     except (CheckpointError, InferenceError) as error:
@@ -227,8 +229,6 @@ def _run_synthetic_check(args: argparse.Namespace, estimator: Any) -> int:
     from hand_pose_ros.evaluation.real_frames import render_checks
     from hand_pose_ros.evaluation.synthetic_check import check_synthetic_frames
 
-    if args.synthetic < 1:
-        raise CommandError(f"--synthetic must be at least 1, got {args.synthetic}")
     result = check_synthetic_frames(estimator, load_config(args.config), args.synthetic, args.seed)
     print(f"{result.scored} hands wholly in the image, {result.found} found")
     if result.found:

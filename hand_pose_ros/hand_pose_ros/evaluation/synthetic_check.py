@@ -20,7 +20,7 @@ from hand_pose_ros.evaluation.real_frames import FrameCheck, check_frame, keypoi
 from hand_pose_ros.inference.depth_hands import DepthHand, DepthHandEstimator
 from hand_pose_ros.synth.config import SynthConfig
 from hand_pose_ros.synth.shards import new_scene
-from hand_pose_ros.synth.truth import HandTruth
+from hand_pose_ros.synth.truth import HandTruth, inside_image
 from hand_pose_ros.synth.world import render_frame
 
 
@@ -60,7 +60,7 @@ def check_synthetic_frames(
         result.checks.append(check)
         height, width = frame.depth_m.shape
         for truth in frame.hands:
-            if not _inside(truth.uv, width, height):
+            if not inside_image(truth.uv, width, height).all():
                 continue
             result.scored += 1
             match = _matching_hand(truth, check)
@@ -75,10 +75,6 @@ def check_synthetic_frames(
     return result
 
 
-def _inside(uv: np.ndarray, width: int, height: int) -> bool:
-    return bool(np.all((uv >= 0) & (uv <= [width - 1, height - 1])))
-
-
 def _matching_hand(
     truth: HandTruth, check: FrameCheck
 ) -> tuple[DepthHand, np.ndarray, np.ndarray] | None:
@@ -88,6 +84,7 @@ def _matching_hand(
     best, best_distance = None, np.inf
     for hand, region, on in zip(check.hands, check.regions, check.on_hand, strict=True):
         offset = np.abs(palm - hand.cube.center_xyz)
-        if np.all(offset <= hand.cube.cube_m / 2.0) and np.linalg.norm(offset) < best_distance:
-            best, best_distance = (hand, region, on), float(np.linalg.norm(offset))
+        distance = float(np.linalg.norm(offset))
+        if np.all(offset <= hand.cube.cube_m / 2.0) and distance < best_distance:
+            best, best_distance = (hand, region, on), distance
     return best

@@ -71,7 +71,7 @@ def truth_hand_frame(frame: SynthFrame, stamp_ns: int, frame_id: str) -> HandFra
     """The ground truth as the core's ``HandFrame`` (for /hands_gt), see module doc."""
     hands = []
     for truth in frame.hands:
-        in_image = _inside(truth.uv, frame.rgb.shape[1], frame.rgb.shape[0])
+        in_image = inside_image(truth.uv, frame.rgb.shape[1], frame.rgb.shape[0])
         seen = truth.visible & in_image
         hands.append(
             HandResult(
@@ -93,7 +93,7 @@ def truth_hand_frame(frame: SynthFrame, stamp_ns: int, frame_id: str) -> HandFra
     return HandFrame(stamp_ns=stamp_ns, frame_id=frame_id, hands=hands, model="ground_truth")
 
 
-def _inside(uv: np.ndarray, width: int, height: int) -> np.ndarray:
+def inside_image(uv: np.ndarray, width: int, height: int) -> np.ndarray:
     """Pixels whose centre lies within the image (pixel centres 0..W-1, edges at -0.5)."""
     u, v = uv[:, 0], uv[:, 1]
     return (u >= -0.5) & (u < width - 0.5) & (v >= -0.5) & (v < height - 0.5)
