@@ -192,6 +192,56 @@ def depth_cube_crop(
     return geometry.normalise_depth(window), geometry
 
 
+def transform_depth_crop(
+    depth: np.ndarray,
+    joints: np.ndarray,
+    *,
+    theta: float = 0.0,
+    scale: float = 1.0,
+    shift: np.ndarray | tuple[float, float, float] = (0.0, 0.0, 0.0),
+) -> tuple[np.ndarray, np.ndarray]:
+    """The crop of the cube grown by ``scale``, moved by ``shift`` (half-cube units, (3,))
+    and turned by ``theta`` (radians) about the viewing axis.
+
+    With the cube grown by ``s``, shifted by ``t`` (half-cube units) and turned by ``theta``,
+
+        joints'  = R(theta) (joints_xy - t_xy) / s,   z' = (z - t_z) / s
+        pixel'   = c + R(theta) (pixel - c - t_xy S / 2) / s
+        depth'   = (depth - t_z) / s, background (+1) stays +1, clipped to [-1, 1]
+
+    where c is the crop centre and S the crop side. Image and optical frame share their axes
+    (x right, y down), so one rotation matrix serves both. The parallax of a moved window is
+    ignored, as in DeepPrior++: the shifts are a centimetre or two. Training augments with
+    it (``training/augment.py``); inference averages turned views (``inference/depth_views.py``).
+    """
+    if scale <= 0.0:
+        raise CropError(f"scale must be > 0, got {scale}")
+    size = depth.shape[0]
+    if depth.ndim != 2 or depth.shape[1] != size:
+        raise CropError(f"depth must be a square (S, S) crop, got {depth.shape}")
+    t = np.asarray(shift, dtype=np.float64).reshape(3)
+    rotation = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    # Pixel centres run 0..S-1: the crop centre is (S - 1) / 2, a half-cube is S / 2 px.
+    center = np.full(2, (size - 1) / 2.0)
+    linear = rotation / scale
+    offset = center - linear @ (center + t[:2] * size / 2.0)
+    matrix = np.hstack([linear, offset[:, None]])
+    warped = cv2.warpAffine(
+        depth.astype(np.float32), matrix, (size, size),
+        flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=(1.0,),
+    )  # fmt: skip
+    background = warped >= 1.0
+    out = (warped - np.float32(t[2])) / np.float32(scale)
+    out[background] = 1.0
+    np.clip(out, -1.0, 1.0, out=out)
+    out[out >= 1.0] = 1.0
+
+    moved = np.asarray(joints, dtype=np.float64).copy()
+    moved[:, :2] = ((moved[:, :2] - t[:2]) / scale) @ rotation.T
+    moved[:, 2] = (moved[:, 2] - t[2]) / scale
+    return out.astype(np.float32), moved.astype(np.float32)
+
+
 def _pair(value: float | tuple[float, float], name: str) -> tuple[float, float]:
     pair = np.asarray(value, dtype=np.float64).reshape(-1)
     if pair.size == 1:

@@ -20,6 +20,7 @@ from hand_pose_ros.evaluation.synthetic_check import check_synthetic_frames
 from hand_pose_ros.hand import KeypointStatus
 from hand_pose_ros.inference import InferenceError, ModelRunner
 from hand_pose_ros.inference.depth_hands import DepthHandEstimator
+from hand_pose_ros.inference.depth_views import VIEW_SETS, unshow
 from hand_pose_ros.models import build_model
 from hand_pose_ros.models.checkpoint import save_checkpoint
 from hand_pose_ros.synth.config import SynthConfig
@@ -70,6 +71,14 @@ def test_the_pipeline_maps_the_models_joints_back_to_metres(mean_pose_checkpoint
     np.testing.assert_allclose(hand.result.uv, camera.project(expected), atol=1e-3)
     assert (hand.result.status == KeypointStatus.DEPTH_FROM_MODEL).all()
     assert np.all((hand.result.scores >= 0) & (hand.result.scores <= 1))
+    # With test-time views, each view's answer (always the same pose, here) is turned back
+    # into the crop's frame and averaged: mirrored and turned copies of the pose, not the pose.
+    views = VIEW_SETS["six"]
+    (viewed,) = DepthHandEstimator.from_checkpoint(path, views=views).estimate(depth, camera)
+    averaged = np.mean([unshow(mean[None], view)[0] for view in views], axis=0)
+    assert np.abs(averaged - mean).max() > 0.05
+    np.testing.assert_allclose(viewed.result.xyz, hand.location.center_xyz + averaged * 0.125,
+                               atol=1e-5)  # fmt: skip
 
 
 def test_no_hand_gives_no_hands_and_rgb_models_are_refused(mean_pose_checkpoint, tmp_path) -> None:
@@ -84,6 +93,8 @@ def test_no_hand_gives_no_hands_and_rgb_models_are_refused(mean_pose_checkpoint,
         DepthHandEstimator(ModelRunner.from_checkpoint(rgb))
     with pytest.raises(InferenceError, match="max_hands"):
         DepthHandEstimator(ModelRunner.from_checkpoint(path), max_hands=0)
+    with pytest.raises(InferenceError, match="at least one view"):
+        DepthHandEstimator(ModelRunner.from_checkpoint(path), views=())
 
 
 def test_the_hand_region_holds_the_hand_not_the_body(mean_pose_checkpoint) -> None:
@@ -148,6 +159,11 @@ def test_eval_real_on_synthetic_frames(mean_pose_checkpoint, tmp_path: Path, cap
     out = capsys.readouterr().out
     assert "hands wholly in the image" in out and "keypoints on the hand: truth" in out
     assert sheet.stat().st_size > 10_000
+    assert cli.main([*argv, "--views", "mirror"]) == 0  # the averaged pose: another error
+    assert capsys.readouterr().out.split("mean 3D error")[1] != out.split("mean 3D error")[1]
+    with pytest.raises(SystemExit):  # argparse: not a known set
+        cli.main([*argv, "--views", "many"])
+    assert "invalid choice" in capsys.readouterr().err
     # Bad arguments are refused with a message, not a traceback.
     assert cli.main([*argv[:4], "0", *argv[5:]]) == 1
     assert "at least 1" in capsys.readouterr().err

@@ -107,6 +107,39 @@ def test_warm_start_refuses_what_does_not_fit(tmp_path: Path) -> None:
             warm_start(model, tmp_path / name, reinit=reinit)
 
 
+def test_joint_distance_loss_is_the_mean_distance_of_the_labelled_joints() -> None:
+    torch.manual_seed(0)
+    output, target = torch.randn(3, 63), torch.randn(3, 63)
+    weights = torch.ones(3, 63)
+    weights[1, 6:9] = 0.0  # joint 2 of item 1 unlabelled
+    labelled = weights.reshape(3, 21, 3)[..., 0]
+    distance = (output - target).reshape(3, 21, 3).norm(dim=-1)
+    targets = {"joints": target, "weights": weights}
+    by_distance = build_model("residual_attention_3d", **TINY, loss="joint_distance")
+    expected = (distance * labelled).sum() / labelled.sum()
+    assert float(by_distance.loss(output, targets)) == pytest.approx(float(expected), rel=1e-5)
+    squared = ((output - target) ** 2 * weights).sum() / weights.sum()
+    paper = build_model("residual_attention_3d", **TINY)  # the default stays the paper's
+    assert float(paper.loss(output, targets)) == pytest.approx(float(squared), rel=1e-5)
+    perfect = target.clone().requires_grad_()
+    exact = by_distance.loss(perfect, targets)
+    exact.backward()  # a perfect prediction: the epsilon's floor and a zero gradient, not NaN
+    assert float(exact.detach()) == pytest.approx(1e-3) and perfect.grad is not None
+    assert torch.equal(perfect.grad, torch.zeros_like(perfect))
+    with pytest.raises(ValueError, match="loss"):
+        build_model("residual_attention_3d", **TINY, loss="l1")
+
+
+def test_a_fine_tune_may_change_the_loss_but_not_the_architecture(tmp_path: Path) -> None:
+    _checkpoint(tmp_path / "trained.safetensors", seed=1)
+    model = build_model("residual_attention_3d", **TINY, loss="joint_distance", dropout=0.1)
+    warm_start(model, tmp_path / "trained.safetensors")  # no weight depends on them
+    # The shipped weights predate the option: their config has no "loss" at all.
+    shipped = Path(__file__).parents[1] / "models" / "residual_attention_3d.safetensors"
+    assert "loss" not in read_metadata(shipped)["config"]
+    warm_start(build_model("residual_attention_3d", loss="joint_distance"), shipped)
+
+
 def test_train_command_fine_tunes_from_a_checkpoint(tmp_path: Path, capsys) -> None:
     data = write_depth_crops(tmp_path / "train", 24, 1)
     _checkpoint(tmp_path / "trained.safetensors", seed=1)
@@ -115,10 +148,11 @@ def test_train_command_fine_tunes_from_a_checkpoint(tmp_path: Path, capsys) -> N
               "--epochs", "1", "--batch-size", "8", "--quiet"]  # fmt: skip
     argv = [*common, "--out", str(run), "--init-from", str(tmp_path / "trained.safetensors"),
             "--reinit", MASKS, "--optimizer", "adamw", "--lr-schedule", "cosine",
-            "--warmup-steps", "2"]  # fmt: skip
+            "--warmup-steps", "2", "--model-config", '{"loss": "joint_distance"}']  # fmt: skip
     assert cli.main(argv) == 0, capsys.readouterr().err
     meta = read_metadata(run / "last.safetensors")
-    assert meta["config"] == {**meta["config"], **TINY}  # the checkpoint's config
+    # The checkpoint's config, with --model-config's key on top.
+    assert meta["config"] == {**meta["config"], **TINY, "loss": "joint_distance"}
     start = meta["training"]["init_from"]
     assert start["training"]["command"] == "the first run" and start["reinit"] == MASKS
     recipe = meta["training"]["recipe"]

@@ -14,15 +14,11 @@ import torch
 from training_fixtures import TINY, write_depth_crops
 
 from hand_pose_ros import cli
+from hand_pose_ros.crop import CropError, transform_depth_crop
 from hand_pose_ros.evaluation import load_results
 from hand_pose_ros.models import build_model
 from hand_pose_ros.models.checkpoint import load_model, read_metadata
-from hand_pose_ros.training.augment import (
-    AugmentError,
-    DepthAugmentConfig,
-    augment_depth_crop,
-    transform_depth_crop,
-)
+from hand_pose_ros.training.augment import AugmentError, DepthAugmentConfig, augment_depth_crop
 from hand_pose_ros.training.depth_data import DepthCropArrays, DepthCropSet
 from hand_pose_ros.training.tasks import DepthPoseTask
 from hand_pose_ros.training.trainer import TrainConfig, Trainer, TrainError, learning_rate_at
@@ -74,7 +70,7 @@ def test_augmentation_is_seeded_and_checks_its_ranges() -> None:
     assert np.array_equal(off[0], depth) and np.allclose(off[1], joints)
     with pytest.raises(AugmentError, match="rotation_deg"):
         DepthAugmentConfig(rotation_deg=200.0)
-    with pytest.raises(AugmentError, match="scale must be > 0"):
+    with pytest.raises(CropError, match="scale must be > 0"):
         transform_depth_crop(depth, joints, scale=0.0)
 
 
@@ -190,6 +186,12 @@ def test_train_and_eval_commands_end_to_end(synth_sets, tmp_path: Path, capsys) 
     assert (report / "per_joint_error.png").stat().st_size > 1000
     text = (report / "report.md").read_text()
     assert "hand-pose train" in text or "Checkpoint" in text
+    # Averaged over test-time views: another prediction of the same crops, named in the report.
+    assert cli.main(["eval", "--checkpoint", str(run / "best.safetensors"), "--data",
+                     f"synth:{val}", "--out", str(report), "--views", "mirror"]) == 0  # fmt: skip
+    viewed = load_results(report)["residual_attention_3d"]
+    assert viewed.mean_mm != results["residual_attention_3d"].mean_mm
+    assert "test-time views: mirror" in (report / "report.md").read_text()
 
 
 @pytest.mark.parametrize(

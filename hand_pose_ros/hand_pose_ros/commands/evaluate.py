@@ -2,10 +2,14 @@
 
     hand-pose eval --checkpoint PATH --data synth:DIR|msra:PATH|icvl:PATH|nyu:PATH[:test]
                    --out REPORT_DIR [--center truth|localise] [--baseline-data KIND:PATH]
+                   [--views single|mirror|six|ten]
     hand-pose eval-real --checkpoint PATH --frames DIR --intrinsics FX FY CX CY
-                   --depth-unit-m U --out SHEET.png
+                   --depth-unit-m U --out SHEET.png [--views ...]
     hand-pose eval-real --checkpoint PATH --synthetic COUNT [--config YAML] [--seed S]
-                   --out SHEET.png
+                   --out SHEET.png [--views ...]
+
+``--views`` averages the model over turned and mirrored views of each crop
+(``inference/depth_views.py``); the default is the single plain view.
 
 ``eval-real`` runs the whole depth pipeline (localiser, crop, model) on unlabelled 16-bit
 depth PNGs, prints the share of predicted keypoints that fall on the hand's pixels
@@ -50,6 +54,7 @@ def add_evaluate(subparsers: Any) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
     parser.add_argument("--title", help="report title")
+    _add_views(parser)
     parser.set_defaults(run=_run_evaluate)
 
     parser = subparsers.add_parser(
@@ -68,12 +73,21 @@ def add_evaluate(subparsers: Any) -> None:
     parser.add_argument("--depth-unit-m", type=float, default=0.001,
                         help="metres per PNG unit (SR305: 0.000125)")  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="contact sheet PNG to write")
+    _add_views(parser)
     parser.set_defaults(run=_run_evaluate_real)
+
+
+def _add_views(parser: Any) -> None:
+    from hand_pose_ros.inference.depth_views import VIEW_SETS
+
+    parser.add_argument("--views", choices=tuple(VIEW_SETS), default="single",
+                        help="test-time views averaged per crop (default: single)")  # fmt: skip
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
     from hand_pose_ros.evaluation import pose_metrics, write_report
     from hand_pose_ros.inference import InferenceError, ModelRunner
+    from hand_pose_ros.inference.depth_views import view_set
     from hand_pose_ros.models.checkpoint import CheckpointError, read_metadata
     from hand_pose_ros.training.depth_data import DataError
     from hand_pose_ros.training.sources import open_crop_source
@@ -90,7 +104,9 @@ def _run_evaluate(args: argparse.Namespace) -> int:
             args.data, locate=_localiser() if args.center == "localise" else None
         )
         mean_pose = _mean_pose(args.checkpoint, args.baseline_data)
-        predicted, truth, baseline = _predict(runner, source.crops, mean_pose, args.batch_size)
+        predicted, truth, baseline = _predict(
+            runner, source.crops, mean_pose, args.batch_size, view_set(args.views)
+        )
     except DataError as error:
         raise CommandError(str(error)) from error
     joints = source.evaluation_joints
@@ -104,7 +120,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         f"Checkpoint: `{args.checkpoint}` ({runner.architecture}), trained by "
         f"`{training.get('command')}` on {training.get('data', {}).get('train')} "
         f"({training.get('train_seconds', 0) / 3600:.2f} h, {training.get('hardware')}).",
-        f"Data: `{args.data}`, {len(truth)} crops; cube centre: {args.center}.",
+        f"Data: `{args.data}`, {len(truth)} crops; cube centre: {args.center}; "
+        f"test-time views: {args.views}.",
         "Baseline: every joint at the training set's mean pose around the crop centre ("
         + ("mean of " + args.baseline_data if args.baseline_data else "the model's PCA prior mean")
         + ").",
@@ -149,16 +166,19 @@ def _mean_pose(checkpoint: Path, baseline_data: str | None) -> np.ndarray:
 
 
 def _predict(
-    runner: Any, crops: Any, mean_pose: np.ndarray, batch_size: int
+    runner: Any, crops: Any, mean_pose: np.ndarray, batch_size: int, views: Any
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Predicted, true and baseline joints (N, 21, 3) in metres, camera frame."""
+    """Predicted (the mean over ``views``), true and baseline joints (N, 21, 3) in metres,
+    camera frame."""
     from tqdm import tqdm
+
+    from hand_pose_ros.inference.depth_views import predict_views
 
     predicted, truth, baseline = [], [], []
     for start in tqdm(range(0, len(crops), batch_size), desc="eval", unit="batch",
                       file=sys.stderr, mininterval=5.0):  # fmt: skip
         items = [crops.crop(i) for i in range(start, min(start + batch_size, len(crops)))]
-        joints, _ = runner.predict(np.stack([item[0] for item in items]))
+        joints, _ = predict_views(runner, np.stack([item[0] for item in items]), views)
         for (_, true_units, cube_m, center), found in zip(items, joints, strict=True):
             half = cube_m / 2.0
             predicted.append(found.reshape(21, 3) * half + center)
@@ -177,6 +197,7 @@ def _run_evaluate_real(args: argparse.Namespace) -> int:
     )
     from hand_pose_ros.inference import InferenceError
     from hand_pose_ros.inference.depth_hands import DepthHandEstimator
+    from hand_pose_ros.inference.depth_views import view_set
     from hand_pose_ros.models.checkpoint import CheckpointError
 
     if args.synthetic is None and args.intrinsics is None:
@@ -184,7 +205,7 @@ def _run_evaluate_real(args: argparse.Namespace) -> int:
     if args.synthetic is not None and args.synthetic < 1:
         raise CommandError(f"--synthetic must be at least 1, got {args.synthetic}")
     try:
-        estimator = DepthHandEstimator.from_checkpoint(args.checkpoint)
+        estimator = DepthHandEstimator.from_checkpoint(args.checkpoint, views=view_set(args.views))
     except (CheckpointError, InferenceError) as error:
         raise CommandError(str(error)) from error
     if args.synthetic is not None:

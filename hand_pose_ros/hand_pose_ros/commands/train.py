@@ -36,7 +36,8 @@ def add_train(subparsers: Any) -> None:
     parser = subparsers.add_parser("train", help="train a model (seed 002 recipe by default)")
     parser.add_argument("--model", required=True, help="registered model name")
     parser.add_argument("--model-config", type=json.loads, default={}, metavar="JSON",
-                        help='constructor overrides, e.g. \'{"embedding": 24}\'')  # fmt: skip
+                        help='constructor overrides, e.g. \'{"embedding": 24}\'; with --init-from, '
+                             'on top of its config (\'{"loss": "joint_distance"}\')')  # fmt: skip
     parser.add_argument("--data", required=True, metavar="KIND:PATH",
                         help="synth:DIR | msra:PATH | icvl:PATH | nyu:PATH")  # fmt: skip
     parser.add_argument(
@@ -158,7 +159,7 @@ def _run_train(args: argparse.Namespace) -> int:
 
 def _initial_model(args: argparse.Namespace) -> tuple[nn.Module, dict[str, Any] | None]:
     """The model with its seeded initial weights, or those of ``--init-from`` (whose config
-    it takes unless ``--model-config`` is given); and what the warm start records. With
+    it takes, ``--model-config``'s keys on top); and what the warm start records. With
     ``--resume`` as well, the run's own weights replace them later, and ``--init-from`` only
     keeps the record of where the run began."""
     import torch
@@ -169,10 +170,10 @@ def _initial_model(args: argparse.Namespace) -> tuple[nn.Module, dict[str, Any] 
 
     if args.reinit and not args.init_from:
         raise CommandError("--reinit needs --init-from")
-    config = args.model_config
-    if args.init_from and not config:
+    config = dict(args.model_config)
+    if args.init_from:  # the checkpoint's config, with --model-config's keys on top
         try:
-            config = read_metadata(args.init_from)["config"]
+            config = {**read_metadata(args.init_from)["config"], **config}
         except CheckpointError as error:
             raise CommandError(str(error)) from error
     torch.manual_seed(args.seed)  # the initial weights

@@ -2,7 +2,7 @@
 
     depth image -> locate the nearest hand-like region(s) (centre of mass, DeepPrior++ style)
                 -> 128x128 cube crop around each, depth normalised to [-1, 1]
-                -> the depth model -> joints in half-cube units
+                -> the depth model (optionally averaged over views) -> joints in half-cube units
                 -> the crop's inverse transform: metres, optical frame; pixels by projection
 
 Shared by ``hand-pose eval`` (real frames), the demo and the tracker. Keypoints carry
@@ -11,6 +11,7 @@ status DEPTH_FROM_MODEL: their 3D position comes from the model, not from a dept
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import numpy as np
 from hand_pose_ros.crop import CubeCrop
 from hand_pose_ros.geometry import CameraModel
 from hand_pose_ros.hand import HandResult, KeypointStatus
+from hand_pose_ros.inference.depth_views import CropView, predict_views
 from hand_pose_ros.inference.runtime import InferenceError, ModelRunner
 from hand_pose_ros.localise import HandLocation, LocaliserConfig, crop_hand, locate_hands
 from hand_pose_ros.skeleton import NUM_KEYPOINTS
@@ -42,6 +44,8 @@ class DepthHandEstimator:
         runner: a ``ModelRunner`` whose spec takes ``depth_cube`` input (seed 002 models).
         localiser: where to look and the cube size (its ``cube_m`` is the crop's).
         max_hands: how many hands to look for (nearest first).
+        views: test-time views averaged per crop (``depth_views.VIEW_SETS``); one plain
+            view by default, each further one a forward pass more.
     """
 
     def __init__(
@@ -50,6 +54,7 @@ class DepthHandEstimator:
         *,
         localiser: LocaliserConfig | None = None,
         max_hands: int = 1,
+        views: Sequence[CropView] = (CropView(),),
     ) -> None:
         if runner.spec.input_kind != "depth_cube":
             raise InferenceError(
@@ -57,9 +62,12 @@ class DepthHandEstimator:
             )
         if max_hands < 1:
             raise InferenceError(f"max_hands must be >= 1, got {max_hands}")
+        if not views:
+            raise InferenceError("views must hold at least one view")
         self.runner = runner
         self.localiser = localiser or LocaliserConfig()
         self.max_hands = int(max_hands)
+        self.views = tuple(views)
         self.crop_size = int(runner.spec.input_size[0])
 
     @classmethod
@@ -80,7 +88,7 @@ class DepthHandEstimator:
                                    output_size=self.crop_size)  # fmt: skip
             crops.append(crop)
             cubes.append(cube)
-        joints, confidence = self.runner.predict(np.stack(crops))
+        joints, confidence = predict_views(self.runner, np.stack(crops), self.views)
         hands = []
         for k, (location, crop, cube) in enumerate(zip(locations, crops, cubes, strict=True)):
             xyz = cube.from_cube_units(joints[k].reshape(NUM_KEYPOINTS, 3))

@@ -41,6 +41,9 @@ class HandPoseModel(nn.Module):
     module docstring)."""
 
     model_name: ClassVar[str]  # set by @register_model
+    # Config keys that change how the model trains but no weight (a loss, a dropout rate):
+    # a fine-tune may set them differently from the checkpoint it starts from.
+    TRAINING_ONLY_CONFIG: ClassVar[frozenset[str]] = frozenset()
     _config: dict[str, Any]
 
     @property

@@ -1,26 +1,19 @@
 """Augmentation of seed-002 depth cube crops: in-plane rotation, scale, centre jitter.
 
 A crop shows a cube of side ``cube`` around a centre; its depth is normalised to half-cube
-units, and its joints are offsets from the centre in half-cube units (``crop.py``). Moving
-or resizing the cube is, to first order, an affine map of the crop (DeepPrior++ augments
-this way): with the cube grown by ``s``, shifted by ``t`` (half-cube units) and turned by
-``theta`` about the viewing axis,
-
-    joints'  = R(theta) (joints_xy - t_xy) / s,   z' = (z - t_z) / s
-    pixel'   = c + R(theta) (pixel - c - t_xy S / 2) / s
-    depth'   = (depth - t_z) / s, background (+1) stays +1, clipped to [-1, 1]
-
-where c is the crop centre and S the crop side. Image and optical frame share their axes
-(x right, y down), so one rotation matrix serves both. The parallax of a moved window is
-ignored, as in DeepPrior++: the shifts are a centimetre or two.
+units, and its joints are offsets from the centre in half-cube units (``crop.py``). Moving,
+resizing or turning the cube is, to first order, an affine map of the crop
+(``crop.transform_depth_crop``; DeepPrior++ augments this way). Each training item draws its
+own rotation, scale and shift.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
+
+from hand_pose_ros.crop import transform_depth_crop
 
 
 class AugmentError(ValueError):
@@ -82,41 +75,3 @@ def augment_depth_crop(
     scale = 1.0 + float(np.clip(rng.normal(), -3.0, 3.0)) * config.scale_sigma
     shift = rng.normal(0.0, 1.0, 3) * config.shift_sigma_m / (cube_m / 2.0)
     return transform_depth_crop(depth, joints, theta=theta, scale=scale, shift=shift)
-
-
-def transform_depth_crop(
-    depth: np.ndarray,
-    joints: np.ndarray,
-    *,
-    theta: float = 0.0,
-    scale: float = 1.0,
-    shift: np.ndarray | tuple[float, float, float] = (0.0, 0.0, 0.0),
-) -> tuple[np.ndarray, np.ndarray]:
-    """The crop of the cube grown by ``scale``, moved by ``shift`` (half-cube units, (3,))
-    and turned by ``theta`` (radians) about the viewing axis (module docstring)."""
-    if scale <= 0.0:
-        raise AugmentError(f"scale must be > 0, got {scale}")
-    size = depth.shape[0]
-    if depth.ndim != 2 or depth.shape[1] != size:
-        raise AugmentError(f"depth must be a square (S, S) crop, got {depth.shape}")
-    t = np.asarray(shift, dtype=np.float64).reshape(3)
-    rotation = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
-    # Pixel centres run 0..S-1: the crop centre is (S - 1) / 2, a half-cube is S / 2 px.
-    center = np.full(2, (size - 1) / 2.0)
-    linear = rotation / scale
-    offset = center - linear @ (center + t[:2] * size / 2.0)
-    matrix = np.hstack([linear, offset[:, None]])
-    warped = cv2.warpAffine(
-        depth.astype(np.float32), matrix, (size, size),
-        flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=(1.0,),
-    )  # fmt: skip
-    background = warped >= 1.0
-    out = (warped - np.float32(t[2])) / np.float32(scale)
-    out[background] = 1.0
-    np.clip(out, -1.0, 1.0, out=out)
-    out[out >= 1.0] = 1.0
-
-    moved = np.asarray(joints, dtype=np.float64).copy()
-    moved[:, :2] = ((moved[:, :2] - t[:2]) / scale) @ rotation.T
-    moved[:, 2] = (moved[:, 2] - t[2]) / scale
-    return out.astype(np.float32), moved.astype(np.float32)

@@ -68,8 +68,13 @@ def warm_start_record(
     except CheckpointError as error:
         raise WarmStartError(str(error)) from error
     # Compared as JSON: the checkpoint's config went through JSON (tuples became lists).
+    # Keys that change no weight (a loss) may differ, or be missing from an older checkpoint.
     built = json.loads(json.dumps(model_config(model)))
-    if metadata["architecture"] != model_name(model) or metadata["config"] != built:
+    free: frozenset[str] = getattr(model, "TRAINING_ONLY_CONFIG", frozenset())
+    saved = {key: value for key, value in metadata["config"].items() if key not in free}
+    if metadata["architecture"] != model_name(model) or saved != {
+        key: value for key, value in built.items() if key not in free
+    }:
         raise WarmStartError(
             f"{checkpoint} holds {metadata['architecture']} with config {metadata['config']}; "
             f"the run builds {model_name(model)} with config {built}"
