@@ -2,7 +2,7 @@
 
     hand-pose eval --checkpoint PATH --data synth:DIR|msra:PATH|icvl:PATH|nyu:PATH[:test]
                    --out REPORT_DIR [--center truth|localise] [--baseline-data KIND:PATH]
-                   [--views single|mirror|six|ten]
+                   [--views single|mirror|turns|six]
     hand-pose eval-real --checkpoint PATH --frames DIR --intrinsics FX FY CX CY
                    --depth-unit-m U --out SHEET.png [--views ...]
     hand-pose eval-real --checkpoint PATH --synthetic COUNT [--config YAML] [--seed S]
