@@ -134,10 +134,14 @@ def test_a_fine_tune_may_change_the_loss_but_not_the_architecture(tmp_path: Path
     _checkpoint(tmp_path / "trained.safetensors", seed=1)
     model = build_model("residual_attention_3d", **TINY, loss="joint_distance", dropout=0.1)
     warm_start(model, tmp_path / "trained.safetensors")  # no weight depends on them
-    # The shipped weights predate the option: their config has no "loss" at all.
-    shipped = Path(__file__).parents[1] / "models" / "residual_attention_3d.safetensors"
-    assert "loss" not in read_metadata(shipped)["config"]
-    warm_start(build_model("residual_attention_3d", loss="joint_distance"), shipped)
+    # A checkpoint from before the option has no "loss" in its config at all.
+    torch.manual_seed(1)
+    older = build_model("residual_attention_3d", **TINY)
+    del older._config["loss"]
+    save_checkpoint(tmp_path / "older.safetensors", older)
+    assert "loss" not in read_metadata(tmp_path / "older.safetensors")["config"]
+    assert load_model(tmp_path / "older.safetensors")[0].config["loss"] == "mse"
+    warm_start(model, tmp_path / "older.safetensors")
 
 
 def test_train_command_fine_tunes_from_a_checkpoint(tmp_path: Path, capsys) -> None:
