@@ -220,7 +220,7 @@ def transform_depth_crop(
     if depth.ndim != 2 or depth.shape[1] != size:
         raise CropError(f"depth must be a square (S, S) crop, got {depth.shape}")
     t = np.asarray(shift, dtype=np.float64).reshape(3)
-    rotation = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    rotation = in_plane_rotation(theta)
     # Pixel centres run 0..S-1: the crop centre is (S - 1) / 2, a half-cube is S / 2 px.
     center = np.full(2, (size - 1) / 2.0)
     linear = rotation / scale
@@ -240,6 +240,11 @@ def transform_depth_crop(
     moved[:, :2] = ((moved[:, :2] - t[:2]) / scale) @ rotation.T
     moved[:, 2] = (moved[:, 2] - t[2]) / scale
     return out.astype(np.float32), moved.astype(np.float32)
+
+
+def in_plane_rotation(theta: float) -> np.ndarray:
+    """(2, 2) R(theta): turns x towards y (image-wise clockwise, as y points down)."""
+    return np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
 
 
 def _pair(value: float | tuple[float, float], name: str) -> tuple[float, float]:

@@ -20,7 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
-from hand_pose_ros.crop import transform_depth_crop
+from hand_pose_ros.crop import in_plane_rotation, transform_depth_crop
 from hand_pose_ros.skeleton import NUM_KEYPOINTS
 
 
@@ -73,8 +73,7 @@ def unshow(joints: np.ndarray, view: CropView) -> np.ndarray:
     joints in the original crop's frame (turned back, then mirrored back)."""
     out = np.array(joints, dtype=np.float64)
     if view.rotation_deg != 0.0:
-        theta = np.radians(view.rotation_deg)
-        rotation = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+        rotation = in_plane_rotation(np.radians(view.rotation_deg))
         out[..., :2] = out[..., :2] @ rotation  # x = R^T x', written for row vectors
     if view.mirror:
         out[..., 0] = -out[..., 0]

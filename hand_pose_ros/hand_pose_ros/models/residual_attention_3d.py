@@ -232,11 +232,11 @@ class ResidualAttention3D(HandPoseModel):
         squared = (output - targets["joints"].to(output.dtype)) ** 2
         if self._config["loss"] == "mse":
             return (squared * weights).sum() / weights.sum().clamp(min=1.0)
-        # A joint is labelled as a whole (its three weights agree). In float32: bf16 keeps
-        # 3 digits. The epsilon keeps the gradient finite at zero distance (a floor of 1e-3
-        # half-cube units, 0.125 mm in a 250 mm cube).
-        joint_weight = weights.float().reshape(-1, NUM_KEYPOINTS, 3)[..., 0]
-        per_joint = (squared.float() * weights.float()).reshape(-1, NUM_KEYPOINTS, 3).sum(-1)
+        # A joint is labelled as a whole (its three weights agree). The epsilon keeps the
+        # gradient finite at zero distance (a floor of 1e-3 half-cube units, 0.125 mm in a
+        # 250 mm cube). Both losses run in the output's dtype: the trainer passes float32.
+        joint_weight = weights.reshape(-1, NUM_KEYPOINTS, 3)[..., 0]
+        per_joint = (squared * weights).reshape(-1, NUM_KEYPOINTS, 3).sum(-1)
         distance = torch.sqrt(per_joint + 1e-6)
         return (distance * joint_weight).sum() / joint_weight.sum().clamp(min=1.0)
 

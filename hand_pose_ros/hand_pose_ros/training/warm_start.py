@@ -71,10 +71,11 @@ def warm_start_record(
     # Keys that change no weight (a loss) may differ, or be missing from an older checkpoint.
     built = json.loads(json.dumps(model_config(model)))
     free: frozenset[str] = getattr(model, "TRAINING_ONLY_CONFIG", frozenset())
-    saved = {key: value for key, value in metadata["config"].items() if key not in free}
-    if metadata["architecture"] != model_name(model) or saved != {
-        key: value for key, value in built.items() if key not in free
-    }:
+    saved, wanted = (
+        {key: value for key, value in config.items() if key not in free}
+        for config in (metadata["config"], built)
+    )
+    if metadata["architecture"] != model_name(model) or saved != wanted:
         raise WarmStartError(
             f"{checkpoint} holds {metadata['architecture']} with config {metadata['config']}; "
             f"the run builds {model_name(model)} with config {built}"
