@@ -11,6 +11,7 @@ from hand_pose_ros.synth.articulation import (
     DIP_FLEX,
     JOINT_NAMES,
     LOWER_DEG,
+    MCP_FLEX,
     NUM_JOINTS,
     PIP_FLEX,
     UPPER_DEG,
@@ -19,6 +20,7 @@ from hand_pose_ros.synth.articulation import (
 )
 from hand_pose_ros.synth.gestures import (
     GESTURES,
+    bent_finger_angles,
     gesture_angles,
     gesture_template,
     interpolate,
@@ -212,6 +214,55 @@ def test_every_gesture_and_random_articulation_is_within_the_joint_limits():
     assert np.corrcoef(pip, dip)[0, 1] > 0.8
     ratio = np.median(dip[pip > 30] / pip[pip > 30])
     assert 0.55 < ratio < 0.75
+
+
+def test_bent_finger_poses_bend_up_to_three_digits_of_an_open_hand():
+    rng = np.random.default_rng(8)
+    samples = np.array([bent_finger_angles(rng).degrees for _ in range(2000)])
+    assert np.all(samples >= LOWER_DEG) and np.all(samples <= UPPER_DEG)
+    # A long finger is bent when its MCP and PIP flexion add up to more than 30 degrees
+    # (the least bend drawn is about 50; the open palm's straight fingers stay below 20).
+    flexion = samples[:, MCP_FLEX] + samples[:, PIP_FLEX]
+    bent = flexion > 30.0
+    assert np.all(flexion[~bent] < 20.0)
+    per_pose = bent.sum(axis=1)
+    assert per_pose.max() <= 3
+    # One to three digits of five, the thumb among them: 1.32 long fingers on average, and
+    # a pose with no long finger bent only when the thumb alone is (1 in 10).
+    assert 1.2 < per_pose.mean() < 1.45
+    assert 0.06 < np.mean(per_pose == 0) < 0.14
+    # Each long finger is bent on its own about as often as the others.
+    assert np.all(np.abs(bent.mean(axis=0) - 0.33) < 0.05)
+
+
+def test_the_scene_draws_bent_finger_poses_only_when_enabled(monkeypatch):
+    from hand_pose_ros.synth import scene as scene_module
+    from hand_pose_ros.synth.config import SynthConfig
+    from hand_pose_ros.synth.shards import new_scene
+
+    calls = {"bent": 0, "random": 0}
+
+    def counted(name, function):
+        def wrapper(rng):
+            calls[name] += 1
+            return function(rng)
+
+        return wrapper
+
+    monkeypatch.setattr(scene_module, "bent_finger_angles", counted("bent", bent_finger_angles))
+    monkeypatch.setattr(scene_module, "random_angles", counted("random", random_angles))
+    config = SynthConfig.from_dict({"scene": {"gesture_probability": 0.0}})
+    rng = np.random.default_rng(4)
+    for _ in range(5):
+        new_scene(rng, config)
+    assert calls["bent"] == 0 and calls["random"] > 0
+    calls["random"] = 0
+    config = SynthConfig.from_dict(
+        {"scene": {"gesture_probability": 0.0, "bent_fingers_probability": 1.0}}
+    )
+    for _ in range(5):
+        new_scene(rng, config)
+    assert calls["bent"] > 0 and calls["random"] == 0
 
 
 def test_angles_accessors_and_clipping():

@@ -364,6 +364,48 @@ def random_angles(rng: np.random.Generator, *, independent_prob: float = 0.04) -
     return clip_to_limits(out)
 
 
+# How many digits a bent-finger pose bends (1, 2 or 3) and how likely each count is.
+BENT_DIGIT_COUNTS = (1, 2, 3)
+BENT_DIGIT_COUNT_PROBS = (0.5, 0.35, 0.15)
+
+
+def bent_finger_angles(rng: np.random.Generator) -> HandPoseAngles:
+    """An open hand, splayed anywhere from fingers together to the limits, with one to three
+    digits (the thumb among them) bent on their own, as in counting on the fingers.
+
+    ``random_angles`` draws the fingers' curls around one hand-wide level and spreads them
+    less than an open palm, so it rarely makes this pose; people showing a depth camera
+    their palm make it often (the SR305 recording 231615 in docs/eval), and a bent digit
+    then points at the camera, where its joints are hardest to place. Each bent long finger
+    takes a curl level of 0.3-1 (flexion split between MCP and PIP as in ``random_angles``,
+    spread falling with flexion); a bent thumb crosses towards the palm (opposition) and curls.
+    """
+    template, _ = _TEMPLATES["open_palm"]
+    out = _spread(template, float(rng.uniform(*OPEN_PALM_SPREAD_RANGE)))
+    out = out + rng.normal(0.0, DEFINING_SIGMA_DEG, NUM_JOINTS)
+    count = int(rng.choice(BENT_DIGIT_COUNTS, p=BENT_DIGIT_COUNT_PROBS))
+    bent = rng.choice(5, size=count, replace=False)
+    for digit in bent:
+        if digit == 0:
+            opposition, curl = rng.uniform(0.4, 1.0), rng.uniform(0.3, 1.0)
+            out[0] = -18.0 + 38.0 * opposition + rng.normal(0.0, 5.0)
+            out[1] = 5.0 + 45.0 * opposition + rng.normal(0.0, 5.0)
+            out[2] = -5.0 + 45.0 * opposition + rng.normal(0.0, 5.0)
+            out[3] = -5.0 + 55.0 * curl + rng.normal(0.0, 5.0)
+            out[4] = -10.0 + 85.0 * curl + rng.normal(0.0, 5.0)
+            continue
+        k = digit - 1
+        curl = rng.uniform(0.3, 1.0)
+        style = rng.normal(0.0, 0.15)
+        mcp_level, pip_level = np.clip(curl + style, 0.0, 1.0), np.clip(curl - style, 0.0, 1.0)
+        out[MCP_FLEX[k]] = -10.0 + 98.0 * mcp_level + rng.normal(0.0, 5.0)
+        out[PIP_FLEX[k]] = 105.0 * pip_level + rng.normal(0.0, 5.0)
+        out[DIP_FLEX[k]] = out[PIP_FLEX[k]] * rng.normal(DIP_PIP_COUPLING, 0.06)
+        out[MCP_ABD[k]] *= 1.0 - 0.7 * mcp_level
+    out[_WRIST] = rng.normal([0.0, 5.0], [25.0, 10.0])
+    return clip_to_limits(out)
+
+
 def interpolate(angles_a: HandPoseAngles, angles_b: HandPoseAngles, t: float) -> HandPoseAngles:
     """The pose a fraction ``t`` (0..1) of the way from ``angles_a`` to ``angles_b``.
 

@@ -26,7 +26,13 @@ from hand_pose_ros.synth.appearance import (
     skin_material,
 )
 from hand_pose_ros.synth.articulation import HandPoseAngles
-from hand_pose_ros.synth.gestures import GESTURES, GraspObject, random_angles, sample_gesture
+from hand_pose_ros.synth.gestures import (
+    GESTURES,
+    GraspObject,
+    bent_finger_angles,
+    random_angles,
+    sample_gesture,
+)
 from hand_pose_ros.synth.hand_mesh import PART_FOREARM, hand_mesh
 from hand_pose_ros.synth.hand_model import (
     HandShape,
@@ -93,6 +99,10 @@ class SceneConfig:
         gesture_probability: chance a hand makes a named gesture (else a random articulation).
         gestures: the gesture vocabulary drawn from (uniformly).
         gesture_variation: scale of the natural variation around each gesture.
+        bent_fingers_probability: chance a hand that makes no named gesture shows an open
+            hand with one to three digits bent on their own (``bent_finger_angles``) instead
+            of a random articulation. 0 by default, which keeps the default world (and the
+            held-out sets drawn from it) as it was.
         held_object_probability: chance a grasp gesture holds its object (the handover case).
         sleeve_probability: chance the forearm wears a sleeve (else bare skin).
         forearm_length_m: range of the visible forearm's length.
@@ -109,6 +119,7 @@ class SceneConfig:
     gesture_probability: float = 0.65
     gestures: tuple[str, ...] = GESTURES
     gesture_variation: float = 1.0
+    bent_fingers_probability: float = 0.0
     held_object_probability: float = 0.8
     sleeve_probability: float = 0.5
     forearm_length_m: tuple[float, float] = (0.12, 0.25)
@@ -184,6 +195,11 @@ def sample_hand(
         angles = sample.angles
         if sample.grasped is not None and rng.random() < scene_config.held_object_probability:
             grasped = sample.grasped.for_side(side)
+    elif scene_config.bent_fingers_probability > 0.0 and (
+        rng.random() < scene_config.bent_fingers_probability
+    ):
+        # Only drawn when enabled, so that the default world's random stream is unchanged.
+        angles = bent_finger_angles(rng)
     else:
         angles = random_angles(rng)
     sleeve = None
