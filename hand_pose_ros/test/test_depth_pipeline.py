@@ -172,3 +172,10 @@ def test_eval_real_on_synthetic_frames(mean_pose_checkpoint, tmp_path: Path, cap
     assert "--intrinsics" in capsys.readouterr().err
     assert cli.main([*argv[:6], str(tmp_path / "missing.yaml"), *argv[7:]]) == 1
     assert "config file not found" in capsys.readouterr().err
+    # One mode's options are refused in the other, not silently ignored.
+    assert cli.main([*argv, "--depth-unit-m", "0.000125"]) == 1
+    assert "--depth-unit-m: only with --frames" in capsys.readouterr().err
+    assert cli.main(["eval-real", "--checkpoint", str(path), "--frames", str(SR305),
+                     "--intrinsics", "1", "1", "1", "1", "--seed", "3", "--config",
+                     str(SR305_LIKE), "--out", str(sheet)]) == 1  # fmt: skip
+    assert "--config, --seed: only with --synthetic" in capsys.readouterr().err

@@ -69,9 +69,10 @@ def add_evaluate(subparsers: Any) -> None:
                         metavar=("FX", "FY", "CX", "CY"), help="with --frames")  # fmt: skip
     parser.add_argument("--config", type=Path,
                         help="with --synthetic: the world's YAML overrides")  # fmt: skip
-    parser.add_argument("--seed", type=int, default=0, help="with --synthetic")
-    parser.add_argument("--depth-unit-m", type=float, default=0.001,
-                        help="metres per PNG unit (SR305: 0.000125)")  # fmt: skip
+    parser.add_argument("--seed", type=int, help="with --synthetic (default 0)")
+    parser.add_argument("--depth-unit-m", type=float,
+                        help="with --frames: metres per PNG unit (default 0.001; "
+                             "SR305: 0.000125)")  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="contact sheet PNG to write")
     _add_views(parser)
     parser.set_defaults(run=_run_evaluate_real)
@@ -200,6 +201,14 @@ def _run_evaluate_real(args: argparse.Namespace) -> int:
     from hand_pose_ros.inference.depth_views import view_set
     from hand_pose_ros.models.checkpoint import CheckpointError
 
+    # Each mode's options are refused in the other rather than silently ignored.
+    synthetic_only = {"--config": args.config, "--seed": args.seed}
+    frames_only = {"--intrinsics": args.intrinsics, "--depth-unit-m": args.depth_unit_m}
+    other, options = ("--frames", frames_only) if args.synthetic is not None else (
+        "--synthetic", synthetic_only)  # fmt: skip
+    wrong = [name for name, value in options.items() if value is not None]
+    if wrong:
+        raise CommandError(f"{', '.join(wrong)}: only with {other}")
     if args.synthetic is None and args.intrinsics is None:
         raise CommandError("--frames needs --intrinsics FX FY CX CY")
     if args.synthetic is not None and args.synthetic < 1:
@@ -217,10 +226,11 @@ def _run_evaluate_real(args: argparse.Namespace) -> int:
         mean_pose: np.ndarray | None = _mean_pose(args.checkpoint, None)
     except CommandError:
         mean_pose = None
+    unit = 0.001 if args.depth_unit_m is None else args.depth_unit_m
     checks, baseline_on = [], []
     for path in paths:
         try:
-            depth = load_depth_png(path, args.depth_unit_m)
+            depth = load_depth_png(path, unit)
         except ValueError as error:
             raise CommandError(str(error)) from error
         camera = camera_for(depth, tuple(args.intrinsics))
@@ -250,7 +260,8 @@ def _run_synthetic_check(args: argparse.Namespace, estimator: Any) -> int:
     from hand_pose_ros.evaluation.real_frames import render_checks
     from hand_pose_ros.evaluation.synthetic_check import check_synthetic_frames
 
-    result = check_synthetic_frames(estimator, load_config(args.config), args.synthetic, args.seed)
+    seed = 0 if args.seed is None else args.seed
+    result = check_synthetic_frames(estimator, load_config(args.config), args.synthetic, seed)
     print(f"{result.scored} hands wholly in the image, {result.found} found")
     if result.found:
         truth = 100 * float(np.mean(result.truth_on))
