@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -120,7 +121,8 @@ def test_eval_real_command_reports_and_draws(mean_pose_checkpoint, tmp_path: Pat
     frames = tmp_path / "frames"
     frames.mkdir()
     for name in ("20210326-231615/100.png", "20210326-230536/30.png"):
-        (frames / name.replace("/", "_")).write_bytes((SR305 / name).read_bytes())
+        (frames / name).parent.mkdir(exist_ok=True)
+        (frames / name).write_bytes((SR305 / name).read_bytes())
     sheet = tmp_path / "sheet.png"
     argv = ["eval-real", "--checkpoint", str(path), "--frames", str(frames), "--intrinsics",
             *map(str, SR305_INTRINSICS), "--depth-unit-m", str(SR305_UNIT_M),
@@ -129,6 +131,13 @@ def test_eval_real_command_reports_and_draws(mean_pose_checkpoint, tmp_path: Pat
     out = capsys.readouterr().out
     assert "hands found in 2/2 frames" in out and "keypoints on the hand" in out
     assert "mean pose at the same centres" in out
+    # Per recording and per keypoint, adding up to the total.
+    shares = re.findall(r"^  20210326-\d+: (\d+)/21 = ", out, flags=re.MULTILINE)
+    misses = re.search(r"misses per keypoint: ([\d ]+)", out)
+    assert len(shares) == 2 and misses is not None
+    total = re.search(r"keypoints on the hand: (\d+)/42", out)
+    assert total is not None and sum(map(int, shares)) == int(total.group(1))
+    assert sum(map(int, misses.group(1).split())) == 42 - int(total.group(1))
     assert sheet.stat().st_size > 10_000
     assert cli.main([*argv[:4], str(tmp_path / "empty"), *argv[5:]]) == 1
     assert "no .png files" in capsys.readouterr().err

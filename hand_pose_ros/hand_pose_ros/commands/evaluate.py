@@ -248,11 +248,30 @@ def _run_evaluate_real(args: argparse.Namespace) -> int:
     share = float(np.mean(on_all)) if on_all.size else float("nan")
     print(f"hands found in {found}/{len(checks)} frames; keypoints on the hand: "
           f"{int(on_all.sum())}/{on_all.size} = {100 * share:.1f}%")  # fmt: skip
+    _print_breakdown(checks)
     if baseline_on:
         print(f"(the training set's mean pose at the same centres: "
               f"{100 * float(np.mean(np.concatenate(baseline_on))):.1f}% on the hand)")  # fmt: skip
     print(f"sheet: {render_checks(args.out, checks)}")
     return 0
+
+
+def _print_breakdown(checks: list[Any]) -> None:
+    """The share per recording (sub-folder) and the misses per keypoint: which recordings and
+    which joints the total hides."""
+    by_folder: dict[str, list[np.ndarray]] = {}
+    for check in checks:
+        by_folder.setdefault(str(Path(check.name).parent), []).extend(check.on_hand)
+    hands = [on for on_list in by_folder.values() for on in on_list]
+    if not hands:
+        return
+    if len(by_folder) > 1:
+        for folder, on_list in sorted(by_folder.items()):
+            on = np.concatenate(on_list) if on_list else np.zeros(0, bool)
+            share = f"{100 * float(np.mean(on)):.1f}%" if on.size else "no hands"
+            print(f"  {folder}: {int(on.sum())}/{on.size} = {share}")
+    misses = np.sum(~np.stack(hands), axis=0)
+    print(f"misses per keypoint: {' '.join(map(str, misses))}")
 
 
 def _run_synthetic_check(args: argparse.Namespace, estimator: Any) -> int:
