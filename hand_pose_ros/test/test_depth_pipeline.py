@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from hand_pose_ros import cli
+from hand_pose_ros.evaluation.input_noise import NoisyInput
 from hand_pose_ros.evaluation.real_frames import (
     camera_for,
     check_frame,
@@ -18,6 +19,7 @@ from hand_pose_ros.evaluation.real_frames import (
     load_depth_png,
 )
 from hand_pose_ros.evaluation.synthetic_check import check_synthetic_frames
+from hand_pose_ros.geometry import CameraModel
 from hand_pose_ros.hand import KeypointStatus
 from hand_pose_ros.inference import InferenceError, ModelRunner
 from hand_pose_ros.inference.depth_hands import DepthHandEstimator
@@ -138,6 +140,10 @@ def test_eval_real_command_reports_and_draws(mean_pose_checkpoint, tmp_path: Pat
     total = re.search(r"keypoints on the hand: (\d+)/42", out)
     assert total is not None and sum(map(int, shares)) == int(total.group(1))
     assert sum(map(int, misses.group(1).split())) == 42 - int(total.group(1))
+    # The noise probe runs the same check on noised input (the mean-pose "model" gives the
+    # same pose whatever it sees, so only the localiser's centres can move).
+    assert cli.main([*argv, "--input-noise-mm", "2", "--seed", "1"]) == 0
+    assert "keypoints on the hand" in capsys.readouterr().out
     assert sheet.stat().st_size > 10_000
     assert cli.main([*argv[:4], str(tmp_path / "empty"), *argv[5:]]) == 1
     assert "no .png files" in capsys.readouterr().err
@@ -185,6 +191,33 @@ def test_eval_real_on_synthetic_frames(mean_pose_checkpoint, tmp_path: Path, cap
     assert cli.main([*argv, "--depth-unit-m", "0.000125"]) == 1
     assert "--depth-unit-m: only with --frames" in capsys.readouterr().err
     assert cli.main(["eval-real", "--checkpoint", str(path), "--frames", str(SR305),
-                     "--intrinsics", "1", "1", "1", "1", "--seed", "3", "--config",
-                     str(SR305_LIKE), "--out", str(sheet)]) == 1  # fmt: skip
-    assert "--config, --seed: only with --synthetic" in capsys.readouterr().err
+                     "--intrinsics", "1", "1", "1", "1", "--config", str(SR305_LIKE),
+                     "--out", str(sheet)]) == 1  # fmt: skip
+    assert "--config: only with --synthetic" in capsys.readouterr().err
+    assert cli.main([*argv, "--input-noise-mm", "-1"]) == 1
+    assert ">= 0" in capsys.readouterr().err
+
+
+def test_noisy_input_noises_measured_pixels_only_and_repeats_for_a_seed() -> None:
+    seen: list[np.ndarray] = []
+
+    class Recorder:
+        def estimate(self, depth_m: np.ndarray, camera: CameraModel) -> list:
+            seen.append(depth_m)
+            return []
+
+    depth = np.full((60, 80), 0.6, np.float32)
+    depth[:10] = 0.0
+    depth[10:20] = np.nan
+    camera = CameraModel.from_intrinsics(70.0, 70.0, 40.0, 30.0, 80, 60)
+    original = depth.copy()
+    for seed in (5, 5, 6):
+        NoisyInput(Recorder(), 0.004, seed).estimate(depth, camera)
+    np.testing.assert_array_equal(depth, original)  # the caller's frame is not touched
+    first, again, other = seen
+    assert np.all(first[:10] == 0.0) and np.all(np.isnan(first[10:20]))
+    assert abs(float(np.std(first[20:] - 0.6)) - 0.004) < 0.0003
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+    with pytest.raises(ValueError, match=">= 0"):
+        NoisyInput(Recorder(), -0.001)

@@ -4,9 +4,9 @@
                    --out REPORT_DIR [--center truth|localise] [--baseline-data KIND:PATH]
                    [--views single|mirror|turns|six]
     hand-pose eval-real --checkpoint PATH --frames DIR --intrinsics FX FY CX CY
-                   --depth-unit-m U --out SHEET.png [--views ...]
+                   --depth-unit-m U --out SHEET.png [--views ...] [--input-noise-mm SIGMA]
     hand-pose eval-real --checkpoint PATH --synthetic COUNT [--config YAML] [--seed S]
-                   --out SHEET.png [--views ...]
+                   --out SHEET.png [--views ...] [--input-noise-mm SIGMA]
 
 ``--views`` averages the model over turned and mirrored views of each crop
 (``inference/depth_views.py``); the default is the single plain view.
@@ -15,7 +15,9 @@
 depth PNGs, prints the share of predicted keypoints that fall on the hand's pixels
 (``evaluation/real_frames.py``) and draws the skeletons over the depth images. With
 ``--synthetic`` it runs the same check on rendered frames and scores the ground truth as
-well, which calibrates the check (``evaluation/synthetic_check.py``).
+well, which calibrates the check (``evaluation/synthetic_check.py``). ``--input-noise-mm``
+adds Gaussian noise to the depth the pipeline sees (``evaluation/input_noise.py``), to probe
+how the model depends on the sensor's surface noise.
 
 Writes REPORT_DIR/report.md, metrics.json and the two figures of the paper (per-joint
 mean error; fraction of frames whose worst joint is within a threshold, 0-80 mm) for the
@@ -69,7 +71,12 @@ def add_evaluate(subparsers: Any) -> None:
                         metavar=("FX", "FY", "CX", "CY"), help="with --frames")  # fmt: skip
     parser.add_argument("--config", type=Path,
                         help="with --synthetic: the world's YAML overrides")  # fmt: skip
-    parser.add_argument("--seed", type=int, help="with --synthetic (default 0)")
+    parser.add_argument("--seed", type=int,
+                        help="seed of the synthetic scenes and the input noise (default 0)")
+    parser.add_argument("--input-noise-mm", type=float, metavar="SIGMA",
+                        help="add N(0, SIGMA mm) to every measured depth pixel before the "
+                             "pipeline (a probe: is the model used to noisier surfaces?); "
+                             "scored against the clean frame")  # fmt: skip
     parser.add_argument("--depth-unit-m", type=float,
                         help="with --frames: metres per PNG unit (default 0.001; "
                              "SR305: 0.000125)")  # fmt: skip
@@ -189,6 +196,7 @@ def _predict(
 
 
 def _run_evaluate_real(args: argparse.Namespace) -> int:
+    from hand_pose_ros.evaluation.input_noise import NoisyInput
     from hand_pose_ros.evaluation.real_frames import (
         camera_for,
         check_frame,
@@ -197,12 +205,12 @@ def _run_evaluate_real(args: argparse.Namespace) -> int:
         render_checks,
     )
     from hand_pose_ros.inference import InferenceError
-    from hand_pose_ros.inference.depth_hands import DepthHandEstimator
+    from hand_pose_ros.inference.depth_hands import DepthEstimator, DepthHandEstimator
     from hand_pose_ros.inference.depth_views import view_set
     from hand_pose_ros.models.checkpoint import CheckpointError
 
     # Each mode's options are refused in the other rather than silently ignored.
-    synthetic_only = {"--config": args.config, "--seed": args.seed}
+    synthetic_only = {"--config": args.config}
     frames_only = {"--intrinsics": args.intrinsics, "--depth-unit-m": args.depth_unit_m}
     other, options = ("--frames", frames_only) if args.synthetic is not None else (
         "--synthetic", synthetic_only)  # fmt: skip
@@ -213,12 +221,17 @@ def _run_evaluate_real(args: argparse.Namespace) -> int:
         raise CommandError("--frames needs --intrinsics FX FY CX CY")
     if args.synthetic is not None and args.synthetic < 1:
         raise CommandError(f"--synthetic must be at least 1, got {args.synthetic}")
+    seed = 0 if args.seed is None else args.seed
     try:
-        estimator = DepthHandEstimator.from_checkpoint(args.checkpoint, views=view_set(args.views))
-    except (CheckpointError, InferenceError) as error:
+        estimator: DepthEstimator = DepthHandEstimator.from_checkpoint(
+            args.checkpoint, views=view_set(args.views)
+        )
+        if args.input_noise_mm is not None:
+            estimator = NoisyInput(estimator, args.input_noise_mm / 1000.0, seed)
+    except (CheckpointError, InferenceError, ValueError) as error:
         raise CommandError(str(error)) from error
     if args.synthetic is not None:
-        return _run_synthetic_check(args, estimator)
+        return _run_synthetic_check(args, estimator, seed)
     paths = sorted(args.frames.rglob("*.png"))
     if not paths:
         raise CommandError(f"no .png files under {args.frames}")
@@ -274,12 +287,11 @@ def _print_breakdown(checks: list[Any]) -> None:
     print(f"misses per keypoint: {' '.join(map(str, misses))}")
 
 
-def _run_synthetic_check(args: argparse.Namespace, estimator: Any) -> int:
+def _run_synthetic_check(args: argparse.Namespace, estimator: Any, seed: int) -> int:
     from hand_pose_ros.commands.synth import load_config
     from hand_pose_ros.evaluation.real_frames import render_checks
     from hand_pose_ros.evaluation.synthetic_check import check_synthetic_frames
 
-    seed = 0 if args.seed is None else args.seed
     result = check_synthetic_frames(estimator, load_config(args.config), args.synthetic, seed)
     print(f"{result.scored} hands wholly in the image, {result.found} found")
     if result.found:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hand_pose_ros.evaluation.real_frames import FrameCheck, check_frame, keypoints_on_region
-from hand_pose_ros.inference.depth_hands import DepthHand, DepthHandEstimator
+from hand_pose_ros.inference.depth_hands import DepthEstimator, DepthHand
 from hand_pose_ros.synth.config import SynthConfig
 from hand_pose_ros.synth.shards import new_scene
 from hand_pose_ros.synth.truth import HandTruth, inside_image
@@ -47,7 +47,7 @@ class SyntheticCheck:
 
 
 def check_synthetic_frames(
-    estimator: DepthHandEstimator, config: SynthConfig, count: int, seed: int
+    estimator: DepthEstimator, config: SynthConfig, count: int, seed: int
 ) -> SyntheticCheck:
     """Render ``count`` scenes of ``config`` from ``seed`` and score truth and prediction."""
     rng = np.random.default_rng(seed)

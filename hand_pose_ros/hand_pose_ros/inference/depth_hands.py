@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -35,6 +36,13 @@ class DepthHand:
     location: HandLocation
     crop: np.ndarray
     cube: CubeCrop
+
+
+class DepthEstimator(Protocol):
+    """Anything that finds hands in a depth image the way ``DepthHandEstimator`` does (the
+    evaluation checks take one; ``evaluation.input_noise.NoisyInput`` wraps one)."""
+
+    def estimate(self, depth_m: np.ndarray, camera: CameraModel) -> list[DepthHand]: ...
 
 
 class DepthHandEstimator:
