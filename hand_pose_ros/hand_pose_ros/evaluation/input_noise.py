@@ -1,11 +1,11 @@
 """A probe of how the depth model depends on the sensor's surface noise.
 
 The SR305's depth is filtered: the hand's surface varies by 0.17 mm around its local median,
-while the synthetic sensor (a D435 model) leaves about 1.1 mm, so the model never trained on
-surfaces as smooth as the real ones. ``NoisyInput`` shows the estimator each depth image with
-Gaussian noise added to its measured pixels; `hand-pose eval-real --input-noise-mm` scores the
-result against the clean image's hand region, so that the share says whether the noise the
-model is used to changes its answer on real frames.
+while the synthetic sensor (a D435 model) leaves about 1.1 mm. ``NoisyInput`` shows the
+estimator each depth image with Gaussian noise added to its measured pixels;
+`hand-pose eval-real --input-noise-mm` scores the result against the clean image's hand
+region, so that the share says how the model's answer on real frames depends on surface
+noise (docs/eval/residual_attention_3d.md, "Surface noise").
 """
 
 from __future__ import annotations
