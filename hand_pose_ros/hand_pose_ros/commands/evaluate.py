@@ -71,8 +71,8 @@ def add_evaluate(subparsers: Any) -> None:
                         metavar=("FX", "FY", "CX", "CY"), help="with --frames")  # fmt: skip
     parser.add_argument("--config", type=Path,
                         help="with --synthetic: the world's YAML overrides")  # fmt: skip
-    parser.add_argument("--seed", type=int,
-                        help="seed of the synthetic scenes and the input noise (default 0)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the synthetic scenes and the input noise")  # fmt: skip
     parser.add_argument("--input-noise-mm", type=float, metavar="SIGMA",
                         help="add N(0, SIGMA mm) to every measured depth pixel before the "
                              "pipeline (a probe: is the model used to noisier surfaces?); "
@@ -221,17 +221,16 @@ def _run_evaluate_real(args: argparse.Namespace) -> int:
         raise CommandError("--frames needs --intrinsics FX FY CX CY")
     if args.synthetic is not None and args.synthetic < 1:
         raise CommandError(f"--synthetic must be at least 1, got {args.synthetic}")
-    seed = 0 if args.seed is None else args.seed
     try:
         estimator: DepthEstimator = DepthHandEstimator.from_checkpoint(
             args.checkpoint, views=view_set(args.views)
         )
         if args.input_noise_mm is not None:
-            estimator = NoisyInput(estimator, args.input_noise_mm / 1000.0, seed)
+            estimator = NoisyInput(estimator, args.input_noise_mm / 1000.0, args.seed)
     except (CheckpointError, InferenceError, ValueError) as error:
         raise CommandError(str(error)) from error
     if args.synthetic is not None:
-        return _run_synthetic_check(args, estimator, seed)
+        return _run_synthetic_check(args, estimator)
     paths = sorted(args.frames.rglob("*.png"))
     if not paths:
         raise CommandError(f"no .png files under {args.frames}")
@@ -287,12 +286,12 @@ def _print_breakdown(checks: list[Any]) -> None:
     print(f"misses per keypoint: {' '.join(map(str, misses))}")
 
 
-def _run_synthetic_check(args: argparse.Namespace, estimator: Any, seed: int) -> int:
+def _run_synthetic_check(args: argparse.Namespace, estimator: Any) -> int:
     from hand_pose_ros.commands.synth import load_config
     from hand_pose_ros.evaluation.real_frames import render_checks
     from hand_pose_ros.evaluation.synthetic_check import check_synthetic_frames
 
-    result = check_synthetic_frames(estimator, load_config(args.config), args.synthetic, seed)
+    result = check_synthetic_frames(estimator, load_config(args.config), args.synthetic, args.seed)
     print(f"{result.scored} hands wholly in the image, {result.found} found")
     if result.found:
         truth = 100 * float(np.mean(result.truth_on))

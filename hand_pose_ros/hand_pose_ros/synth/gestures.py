@@ -324,6 +324,31 @@ def gesture_template(name: str) -> HandPoseAngles:
 
 # --- Random articulations -------------------------------------------------------------------
 
+# Spread lost per unit of MCP flexion level: fingers close up as they curl.
+_SPREAD_LOSS_WITH_FLEXION = 0.7
+
+
+def _flexion_deg(mcp_level: np.ndarray, pip_level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """MCP and PIP flexion (degrees) of long fingers curled to these levels (0: straight, a
+    little hyperextended at the MCP; 1: fully curled)."""
+    return -10.0 + 98.0 * mcp_level, 105.0 * pip_level
+
+
+def _thumb_angles(
+    opposition: float, curl: float, rng: np.random.Generator, sigma_deg: tuple[float, ...]
+) -> np.ndarray:
+    """The thumb's five joints from an opposition level (its CMC brought across the palm) and
+    a curl level (MCP and IP), both 0..1, each with N(0, sigma) added, drawn in joint order."""
+    cmc_flex, cmc_abd, cmc_rot, mcp, ip = sigma_deg
+    return np.array([
+        -18.0 + 38.0 * opposition + rng.normal(0.0, cmc_flex),
+        5.0 + 45.0 * opposition + rng.normal(0.0, cmc_abd),
+        -5.0 + 45.0 * opposition + rng.normal(0.0, cmc_rot),
+        -5.0 + 55.0 * curl + rng.normal(0.0, mcp),
+        -10.0 + 85.0 * curl + rng.normal(0.0, ip),
+    ])  # fmt: skip
+
+
 
 def random_angles(rng: np.random.Generator, *, independent_prob: float = 0.04) -> HandPoseAngles:
     """A random physiological articulation (not uniform noise in the joint box).
@@ -344,20 +369,17 @@ def random_angles(rng: np.random.Generator, *, independent_prob: float = 0.04) -
     style = rng.normal(0.0, 0.2, 4)
     mcp_level = np.clip(curls + style, 0.0, 1.0)
     pip_level = np.clip(curls - style, 0.0, 1.0)
-    out[MCP_FLEX] = -10.0 + 98.0 * mcp_level + rng.normal(0.0, 5.0, 4)
-    out[PIP_FLEX] = 105.0 * pip_level + rng.normal(0.0, 5.0, 4)
+    mcp_deg, pip_deg = _flexion_deg(mcp_level, pip_level)
+    out[MCP_FLEX] = mcp_deg + rng.normal(0.0, 5.0, 4)
+    out[PIP_FLEX] = pip_deg + rng.normal(0.0, 5.0, 4)
     out[DIP_FLEX] = out[PIP_FLEX] * rng.normal(DIP_PIP_COUPLING, 0.06, 4) + rng.normal(0.0, 3.0, 4)
     spread = rng.uniform(-0.3, 1.0)
     out[MCP_ABD] = spread * np.array([14.0, 3.0, 10.0, 18.0]) * (
-        1.0 - 0.7 * mcp_level
+        1.0 - _SPREAD_LOSS_WITH_FLEXION * mcp_level
     ) + rng.normal(0.0, 3.0, 4)
     opposition = rng.random()
     thumb_curl = rng.beta(1.2, 1.5)
-    out[0] = -18.0 + 38.0 * opposition + rng.normal(0.0, 7.0)
-    out[1] = 5.0 + 45.0 * opposition + rng.normal(0.0, 7.0)
-    out[2] = -5.0 + 45.0 * opposition + rng.normal(0.0, 6.0)
-    out[3] = -5.0 + 55.0 * thumb_curl + rng.normal(0.0, 5.0)
-    out[4] = -10.0 + 85.0 * thumb_curl + rng.normal(0.0, 6.0)
+    out[:5] = _thumb_angles(opposition, thumb_curl, rng, (7.0, 7.0, 6.0, 5.0, 6.0))
     out[_WRIST] = rng.normal([0.0, 5.0], [25.0, 10.0])
     independent = rng.random(NUM_JOINTS) < independent_prob
     out[independent] = rng.uniform(LOWER_DEG[independent], UPPER_DEG[independent])
@@ -388,20 +410,17 @@ def bent_finger_angles(rng: np.random.Generator) -> HandPoseAngles:
     for digit in bent:
         if digit == 0:
             opposition, curl = rng.uniform(0.4, 1.0), rng.uniform(0.3, 1.0)
-            out[0] = -18.0 + 38.0 * opposition + rng.normal(0.0, 5.0)
-            out[1] = 5.0 + 45.0 * opposition + rng.normal(0.0, 5.0)
-            out[2] = -5.0 + 45.0 * opposition + rng.normal(0.0, 5.0)
-            out[3] = -5.0 + 55.0 * curl + rng.normal(0.0, 5.0)
-            out[4] = -10.0 + 85.0 * curl + rng.normal(0.0, 5.0)
+            out[:5] = _thumb_angles(opposition, curl, rng, (5.0,) * 5)
             continue
         k = digit - 1
         curl = rng.uniform(0.3, 1.0)
         style = rng.normal(0.0, 0.15)
         mcp_level, pip_level = np.clip(curl + style, 0.0, 1.0), np.clip(curl - style, 0.0, 1.0)
-        out[MCP_FLEX[k]] = -10.0 + 98.0 * mcp_level + rng.normal(0.0, 5.0)
-        out[PIP_FLEX[k]] = 105.0 * pip_level + rng.normal(0.0, 5.0)
+        mcp_deg, pip_deg = _flexion_deg(mcp_level, pip_level)
+        out[MCP_FLEX[k]] = mcp_deg + rng.normal(0.0, 5.0)
+        out[PIP_FLEX[k]] = pip_deg + rng.normal(0.0, 5.0)
         out[DIP_FLEX[k]] = out[PIP_FLEX[k]] * rng.normal(DIP_PIP_COUPLING, 0.06)
-        out[MCP_ABD[k]] *= 1.0 - 0.7 * mcp_level
+        out[MCP_ABD[k]] *= 1.0 - _SPREAD_LOSS_WITH_FLEXION * mcp_level
     out[_WRIST] = rng.normal([0.0, 5.0], [25.0, 10.0])
     return clip_to_limits(out)
 
