@@ -74,6 +74,27 @@ def test_augmentation_is_seeded_and_checks_its_ranges() -> None:
         transform_depth_crop(depth, joints, scale=0.0)
 
 
+def test_surface_noise_lands_on_measured_pixels_only_and_is_off_by_default() -> None:
+    depth, joints = _marked_crop(np.random.default_rng(1))
+    still = {"rotation_deg": 0.0, "scale_sigma": 0.0, "shift_sigma_m": 0.0}
+    plain = augment_depth_crop(depth, joints, 0.25, np.random.default_rng(5),
+                               DepthAugmentConfig(**still))  # fmt: skip
+    noisy = augment_depth_crop(depth, joints, 0.25, np.random.default_rng(5),
+                               DepthAugmentConfig(surface_noise_m=0.006, **still))  # fmt: skip
+    measured = plain[0] < 1.0
+    # The background stays background; the measured pixels move, by at most 6 mm's worth
+    # (0.048 half-cube units) times a few sigma, and stay in range; joints are untouched.
+    assert np.array_equal(noisy[0][~measured], plain[0][~measured])
+    assert np.all(noisy[0][measured] < 1.0 + 1e-6) and noisy[0].min() >= -1.0
+    step = (noisy[0] - plain[0])[measured]
+    assert 0.0 < step.std() < 0.048 and np.abs(step).max() < 6 * 0.048
+    assert np.array_equal(noisy[1], plain[1])
+    # Off by default, and then no draw: the geometric draws of older runs repeat exactly.
+    assert DepthAugmentConfig().surface_noise_m == 0.0
+    with pytest.raises(AugmentError, match="surface_noise_m"):
+        DepthAugmentConfig(surface_noise_m=-0.001)
+
+
 def test_learning_rate_drops_tenfold_at_the_milestones() -> None:
     config = TrainConfig(lr_drop_epochs=(30.0, 50.0))
     assert learning_rate_at(config, 0, 100) == pytest.approx(1e-4)
@@ -208,6 +229,15 @@ def test_train_and_eval_commands_end_to_end(synth_sets, tmp_path: Path, capsys) 
         (
             ["--model", "residual_attention_3d", "--data", "synth:x", "--rotation-deg", "270"],
             "rotation_deg must be in [0, 180]",
+        ),
+        (
+            ["--model", "residual_attention_3d", "--data", "synth:x", "--surface-noise-mm", "90"],
+            "surface_noise_m must be in [0, 0.05]",
+        ),
+        (
+            ["--model", "residual_attention_3d", "--data", "synth:x", "--no-augment",
+             "--surface-noise-mm", "4"],
+            "--no-augment takes no",
         ),
     ],
 )

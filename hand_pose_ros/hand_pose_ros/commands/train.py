@@ -70,6 +70,9 @@ def add_train(subparsers: Any) -> None:
     parser.add_argument("--rotation-deg", type=float, metavar="DEG",
                         help="in-plane rotation of the crops, drawn from +-DEG (default 30; "
                              "180: every way round)")  # fmt: skip
+    parser.add_argument("--surface-noise-mm", type=float, default=0.0, metavar="MM",
+                        help="extra noise on the crops' measured pixels, its standard "
+                             "deviation drawn per crop from [0, MM] (default: none)")  # fmt: skip
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                         help="bf16: autocast forward (faster with AVX-512 BF16)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
@@ -80,12 +83,13 @@ def add_train(subparsers: Any) -> None:
     parser.set_defaults(run=_run_train)
 
 
-def _augment_config(rotation_deg: float | None) -> Any:
+def _augment_config(rotation_deg: float | None, surface_noise_mm: float) -> Any:
     from hand_pose_ros.training.augment import DepthAugmentConfig
 
-    if rotation_deg is None:
-        return DepthAugmentConfig()
-    return DepthAugmentConfig(rotation_deg=rotation_deg)
+    ranges: dict[str, float] = {"surface_noise_m": surface_noise_mm / 1000.0}
+    if rotation_deg is not None:
+        ranges["rotation_deg"] = rotation_deg
+    return DepthAugmentConfig(**ranges)
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -106,7 +110,11 @@ def _run_train(args: argparse.Namespace) -> int:
             precision=args.precision, optimizer=args.optimizer, lr_schedule=args.lr_schedule,
             warmup_steps=args.warmup_steps,
         )  # fmt: skip
-        augment = None if args.no_augment else _augment_config(args.rotation_deg)
+        if args.no_augment and (args.rotation_deg is not None or args.surface_noise_mm):
+            raise CommandError("--no-augment takes no --rotation-deg or --surface-noise-mm")
+        augment = (
+            None if args.no_augment else _augment_config(args.rotation_deg, args.surface_noise_mm)
+        )
         model, started_from = _initial_model(args)
     except (TrainError, ModelError, AugmentError, TypeError) as error:
         raise CommandError(str(error)) from error
