@@ -24,6 +24,11 @@ from hand_pose_ros.hand import KeypointStatus
 from hand_pose_ros.inference import InferenceError, ModelRunner
 from hand_pose_ros.inference.depth_hands import DepthHandEstimator
 from hand_pose_ros.inference.depth_views import VIEW_SETS, unshow
+from hand_pose_ros.inference.refinement import (
+    DEFAULT_REFINE_PASSES,
+    MAX_REFINE_PASSES,
+    refined_center,
+)
 from hand_pose_ros.models import build_model
 from hand_pose_ros.models.checkpoint import save_checkpoint
 from hand_pose_ros.synth.config import SynthConfig
@@ -61,10 +66,11 @@ def _frame(name: str = "20210326-231615/100.png") -> tuple[np.ndarray, object]:
 def test_the_pipeline_maps_the_models_joints_back_to_metres(mean_pose_checkpoint) -> None:
     path, mean = mean_pose_checkpoint
     depth, camera = _frame()
-    hands = DepthHandEstimator.from_checkpoint(path).estimate(depth, camera)
+    hands = DepthHandEstimator.from_checkpoint(path, refine_passes=0).estimate(depth, camera)
     assert len(hands) == 1
     hand = hands[0]
-    # The cube crop the model saw is centred on the localiser's centre, 250 mm wide.
+    # Without refinement the cube crop the model saw is centred on the localiser's centre,
+    # 250 mm wide.
     np.testing.assert_allclose(hand.cube.center_xyz, hand.location.center_xyz)
     np.testing.assert_allclose(hand.cube.cube_m, 0.25)
     assert hand.crop.shape == (128, 128) and hand.crop.min() >= -1 and hand.crop.max() <= 1
@@ -77,11 +83,43 @@ def test_the_pipeline_maps_the_models_joints_back_to_metres(mean_pose_checkpoint
     # With test-time views, each view's answer (always the same pose, here) is turned back
     # into the crop's frame and averaged: mirrored and turned copies of the pose, not the pose.
     views = VIEW_SETS["six"]
-    (viewed,) = DepthHandEstimator.from_checkpoint(path, views=views).estimate(depth, camera)
+    (viewed,) = DepthHandEstimator.from_checkpoint(path, views=views, refine_passes=0).estimate(
+        depth, camera
+    )
     averaged = np.mean([unshow(mean[None], view)[0] for view in views], axis=0)
     assert np.abs(averaged - mean).max() > 0.05
     np.testing.assert_allclose(viewed.result.xyz, hand.location.center_xyz + averaged * 0.125,
                                atol=1e-5)  # fmt: skip
+
+
+def test_refinement_passes_recentre_the_cube_on_the_predicted_keypoints(mean_pose_checkpoint):
+    path, mean = mean_pose_checkpoint
+    depth, camera = _frame()
+    (plain,) = DepthHandEstimator.from_checkpoint(path, refine_passes=0).estimate(depth, camera)
+    (refined,) = DepthHandEstimator.from_checkpoint(path, refine_passes=2).estimate(depth, camera)
+    # The localiser's result is kept; each pass centres the next cube on the last answer's
+    # keypoint centroid. This model always answers the same pose, so every pass moves the
+    # centre by that pose's centroid: twice for two passes.
+    np.testing.assert_allclose(refined.location.center_xyz, plain.location.center_xyz)
+    step = mean.mean(axis=0) * 0.125
+    assert np.linalg.norm(step) > 0.005
+    np.testing.assert_allclose(refined.cube.center_xyz, plain.location.center_xyz + 2 * step,
+                               atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(refined.result.xyz, refined.cube.center_xyz + mean * 0.125,
+                               atol=1e-5)  # fmt: skip
+    assert not np.array_equal(refined.crop, plain.crop)
+    # The default is the pipeline's two passes; out-of-range counts are refused.
+    assert DepthHandEstimator.from_checkpoint(path).refine_passes == DEFAULT_REFINE_PASSES == 2
+    for passes in (-1, MAX_REFINE_PASSES + 1):
+        with pytest.raises(InferenceError, match="refine_passes"):
+            DepthHandEstimator.from_checkpoint(path, refine_passes=passes)
+    # An unusable answer (not finite, or behind the camera) leaves the centre where it was.
+    previous = np.array([0.0, 0.0, 0.5])
+    behind = np.tile([0.0, 0.0, -0.2], (21, 1))
+    assert np.array_equal(refined_center(behind, previous), previous)
+    assert np.array_equal(refined_center(np.full((21, 3), np.nan), previous), previous)
+    ahead = np.tile([0.0, 0.0, 0.6], (21, 1))
+    np.testing.assert_allclose(refined_center(ahead, previous), [0.0, 0.0, 0.6])
 
 
 def test_no_hand_gives_no_hands_and_rgb_models_are_refused(mean_pose_checkpoint, tmp_path) -> None:
@@ -105,11 +143,12 @@ def test_the_hand_region_holds_the_hand_not_the_body(mean_pose_checkpoint) -> No
     depth, camera = _frame()
     (hand,) = DepthHandEstimator.from_checkpoint(path).estimate(depth, camera)
     region = hand_region(depth, hand)
-    # Every region pixel is within the cube's depth of the hand, and the region is bigger
-    # than the localiser's seed (it grows over the whole hand) yet hand-sized.
-    assert np.all(np.abs(depth[region] - hand.cube.center_xyz[2]) <= 0.125)
+    # Every region pixel is within the cube's depth of the localiser's centre (not the last
+    # pass's cube: the region must not depend on the model), and the region is bigger than
+    # the localiser's seed (it grows over the whole hand) yet hand-sized.
+    assert np.all(np.abs(depth[region] - hand.location.center_xyz[2]) <= 0.125)
     assert region.sum() >= hand.location.mask.sum()
-    area_cm2 = region.sum() * (hand.cube.center_xyz[2] / camera.fx) ** 2 * 1e4
+    area_cm2 = region.sum() * (hand.location.center_xyz[2] / camera.fx) ** 2 * 1e4
     assert 50 < area_cm2 < 600
     # A keypoint far off the hand is not on it; the centre is.
     uv = np.array([hand.location.center_uv, [5.0, 5.0]])
@@ -147,6 +186,10 @@ def test_eval_real_command_reports_and_draws(mean_pose_checkpoint, tmp_path: Pat
     assert sheet.stat().st_size > 10_000
     assert cli.main([*argv[:4], str(tmp_path / "empty"), *argv[5:]]) == 1
     assert "no .png files" in capsys.readouterr().err
+    assert cli.main([*argv, "--refine-passes", "0"]) == 0
+    assert "keypoints on the hand" in capsys.readouterr().out
+    assert cli.main([*argv, "--refine-passes", "9"]) == 1
+    assert "refine_passes must be in [0, 5]" in capsys.readouterr().err
 
 
 def test_on_synthetic_frames_the_check_scores_the_truth_and_the_prediction(mean_pose_checkpoint):

@@ -46,3 +46,22 @@ def test_core_modules_load_no_ros_module():
         name for name in loaded if name.split(".")[0] in ROS_MODULES
     ]
     assert offending == [], f"core modules pulled in ROS modules: {offending}"
+
+
+def test_the_command_line_starts_without_torch():
+    """Building every sub-command's options (their defaults included) loads no model code:
+    ``hand-pose --version`` and ``--help`` answer in a fraction of a second."""
+    script = (
+        "import sys\n"
+        "from hand_pose_ros import cli\n"
+        "try:\n"
+        "    cli.main(['--version'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('torch' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "False"

@@ -5,6 +5,7 @@
                    [--views single|mirror|turns|six]
     hand-pose eval-real --checkpoint PATH --frames DIR --intrinsics FX FY CX CY
                    --depth-unit-m U --out SHEET.png [--views ...] [--input-noise-mm SIGMA]
+                   [--seed S]
     hand-pose eval-real --checkpoint PATH --synthetic COUNT [--config YAML] [--seed S]
                    --out SHEET.png [--views ...] [--input-noise-mm SIGMA]
 
@@ -17,7 +18,8 @@ depth PNGs, prints the share of predicted keypoints that fall on the hand's pixe
 ``--synthetic`` it runs the same check on rendered frames and scores the ground truth as
 well, which calibrates the check (``evaluation/synthetic_check.py``). ``--input-noise-mm``
 adds Gaussian noise to the depth the pipeline sees (``evaluation/input_noise.py``), to probe
-how the model depends on the sensor's surface noise.
+how the model depends on the sensor's surface noise; ``--seed`` seeds that noise (and the
+synthetic scenes).
 
 Writes REPORT_DIR/report.md, metrics.json and the two figures of the paper (per-joint
 mean error; fraction of frames whose worst joint is within a threshold, 0-80 mm) for the
@@ -41,6 +43,8 @@ from hand_pose_ros.cli import CommandError
 
 def add_evaluate(subparsers: Any) -> None:
     """Register the ``eval`` sub-command."""
+    from hand_pose_ros.inference.refinement import DEFAULT_REFINE_PASSES
+
     parser = subparsers.add_parser("eval", help="a depth model's 3D joint error on a labelled set")
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--data", required=True, metavar="KIND:PATH",
@@ -82,6 +86,9 @@ def add_evaluate(subparsers: Any) -> None:
                              "SR305: 0.000125)")  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="contact sheet PNG to write")
     _add_views(parser)
+    parser.add_argument("--refine-passes", type=int, default=DEFAULT_REFINE_PASSES, metavar="N",
+                        help="re-cut each crop at the prediction's keypoint centroid "
+                             "and predict again, N times (default: %(default)s)")  # fmt: skip
     parser.set_defaults(run=_run_evaluate_real)
 
 
@@ -223,7 +230,7 @@ def _run_evaluate_real(args: argparse.Namespace) -> int:
         raise CommandError(f"--synthetic must be at least 1, got {args.synthetic}")
     try:
         estimator: DepthEstimator = DepthHandEstimator.from_checkpoint(
-            args.checkpoint, views=view_set(args.views)
+            args.checkpoint, views=view_set(args.views), refine_passes=args.refine_passes
         )
         if args.input_noise_mm is not None:
             estimator = NoisyInput(estimator, args.input_noise_mm / 1000.0, args.seed)

@@ -44,8 +44,10 @@ def load_depth_png(path: str | Path, depth_unit_m: float) -> np.ndarray:
 
 
 def hand_region(depth_m: np.ndarray, hand: DepthHand) -> np.ndarray:
-    """(H, W) bool: the connected surface of the localiser's mask, within the hand's cube."""
-    center = hand.cube.center_xyz
+    """(H, W) bool: the connected surface of the localiser's mask, within the cube around
+    the localiser's centre (not the last pass's cube: the region must not depend on the
+    model whose keypoints it scores)."""
+    center = hand.location.center_xyz
     half = float(hand.cube.cube_m[2]) / 2.0
     with np.errstate(invalid="ignore"):
         near = np.abs(depth_m - center[2]) <= half

@@ -78,12 +78,14 @@ def check_synthetic_frames(
 def _matching_hand(
     truth: HandTruth, check: FrameCheck
 ) -> tuple[DepthHand, np.ndarray, np.ndarray] | None:
-    """The found hand whose cube holds the true palm centre (the nearest such), or None:
-    a cube on the head or on the other hand is not this hand."""
+    """The found hand whose cube around the localiser's centre holds the true palm centre
+    (the nearest such), or None: a cube on the head or on the other hand is not this hand.
+    The localiser's centre, not the last refinement pass's, so that which hands count as
+    found does not depend on the model being checked."""
     palm = truth.xyz.mean(axis=0)
     best, best_distance = None, np.inf
     for hand, region, on in zip(check.hands, check.regions, check.on_hand, strict=True):
-        offset = np.abs(palm - hand.cube.center_xyz)
+        offset = np.abs(palm - hand.location.center_xyz)
         distance = float(np.linalg.norm(offset))
         if np.all(offset <= hand.cube.cube_m / 2.0) and distance < best_distance:
             best, best_distance = (hand, region, on), distance
