@@ -113,13 +113,17 @@ def test_refinement_passes_recentre_the_cube_on_the_predicted_keypoints(mean_pos
     for passes in (-1, MAX_REFINE_PASSES + 1):
         with pytest.raises(InferenceError, match="refine_passes"):
             DepthHandEstimator.from_checkpoint(path, refine_passes=passes)
-    # An unusable answer (not finite, or behind the camera) leaves the centre where it was.
-    previous = np.array([0.0, 0.0, 0.5])
-    behind = np.tile([0.0, 0.0, -0.2], (21, 1))
-    assert np.array_equal(refined_center(behind, previous), previous)
-    assert np.array_equal(refined_center(np.full((21, 3), np.nan), previous), previous)
-    ahead = np.tile([0.0, 0.0, 0.6], (21, 1))
-    np.testing.assert_allclose(refined_center(ahead, previous), [0.0, 0.0, 0.6])
+    # An unusable answer (not finite, behind the camera, or outside the localiser's cube)
+    # leaves the centre where it was; one inside the cube moves it.
+    found, previous = np.array([0.0, 0.0, 0.5]), np.array([0.01, 0.0, 0.5])
+
+    def centroid_at(*xyz: float) -> np.ndarray:
+        return refined_center(np.tile(xyz, (21, 1)), previous, found, 0.25)
+
+    assert np.array_equal(centroid_at(0.0, 0.0, -0.2), previous)
+    assert np.array_equal(centroid_at(np.nan, 0.0, 0.5), previous)
+    assert np.array_equal(centroid_at(0.2, 0.0, 0.5), previous)  # 200 mm aside: another object
+    np.testing.assert_allclose(centroid_at(0.1, -0.05, 0.6), [0.1, -0.05, 0.6])
 
 
 def test_no_hand_gives_no_hands_and_rgb_models_are_refused(mean_pose_checkpoint, tmp_path) -> None:

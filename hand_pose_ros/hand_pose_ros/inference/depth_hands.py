@@ -114,7 +114,10 @@ class DepthHandEstimator:
         centers = [location.center_xyz for location in locations]
         for _ in range(1 + self.refine_passes):
             crops, cubes, xyz, confidence = self._predict_at(depth_m, camera, centers)
-            centers = [refined_center(p, c) for p, c in zip(xyz, centers, strict=True)]
+            centers = [
+                refined_center(points, center, location.center_xyz, self.localiser.cube_m)
+                for points, center, location in zip(xyz, centers, locations, strict=True)
+            ]
         hands = []
         for k, (location, crop, cube) in enumerate(zip(locations, crops, cubes, strict=True)):
             result = HandResult(

@@ -25,10 +25,18 @@ MAX_REFINE_PASSES = 5
 _MIN_CENTER_DEPTH_M = 0.1
 
 
-def refined_center(keypoints_xyz: np.ndarray, previous: np.ndarray) -> np.ndarray:
-    """The next pass's cube centre: the keypoints' (21, 3) centroid, metres, optical frame;
-    ``previous`` if the prediction is unusable (not finite, or not in front of the camera)."""
+def refined_center(
+    keypoints_xyz: np.ndarray, previous: np.ndarray, found: np.ndarray, cube_m: float
+) -> np.ndarray:
+    """The next pass's cube centre: the keypoints' (21, 3) centroid, metres, optical frame.
+
+    ``previous`` instead if the prediction is unusable: not finite, not in front of the
+    camera, or outside the cube of side ``cube_m`` around the localiser's centre ``found``.
+    The passes refine where the localiser found a hand; they must not wander off to
+    another object (or onto the other hand, giving one hand twice).
+    """
     center = np.asarray(keypoints_xyz, dtype=np.float64).mean(axis=0)
-    if not (np.all(np.isfinite(center)) and center[2] > _MIN_CENTER_DEPTH_M):
+    usable = np.all(np.isfinite(center)) and center[2] > _MIN_CENTER_DEPTH_M
+    if not (usable and np.all(np.abs(center - found) <= cube_m / 2.0)):
         return previous
     return center
