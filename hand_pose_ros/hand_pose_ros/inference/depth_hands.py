@@ -40,14 +40,14 @@ from hand_pose_ros.skeleton import NUM_KEYPOINTS
 @dataclass
 class DepthHand:
     """One hand found in a depth image, with what it was found from (for drawing and
-    debugging): the localiser's region and the crop the model saw."""
+    debugging): ``location`` is the localiser's region and centre; ``crop`` and ``cube`` are
+    what the model saw in the last pass (after refinement passes, centred on the previous
+    pass's keypoint centroid)."""
 
     result: HandResult
     location: HandLocation
     crop: np.ndarray
     cube: CubeCrop
-    """``location`` is the localiser's; ``crop`` and ``cube`` are the last pass's (centred on
-    the previous pass's keypoint centroid after a refinement pass)."""
 
 
 class DepthEstimator(Protocol):

@@ -3,10 +3,11 @@
 Training crops are centred on the hand's keypoint centroid (plus a jitter standing for the
 localiser's error), but the localiser's centre of mass is a different point: the centroid
 of the visible surface, pulled by the palm and by what of the wrist is in the cube (22 mm
-from the predicted centroid on the SR305 frames). Re-cutting the crop at the last
-prediction's centroid puts the next pass where training put the hands, as DeepPrior++
-refines its centre before the pose network. Measured in docs/eval/residual_attention_3d.md,
-"Refinement passes".
+from the predicted centroid on the SR305 frames). Each pass cuts the crop again from the
+frame around the last prediction's centroid, as training centred its crops, much as
+DeepPrior++ refines its centre before the pose network. It lowers the error on whole
+synthetic frames and raises the real on-hand share; why the re-cut helps more than a better
+centre alone is not pinned down (docs/eval/residual_attention_3d.md, "Refinement passes").
 
 Torch-free, so that the command line can show the default without loading a model.
 """
