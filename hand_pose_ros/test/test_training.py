@@ -89,7 +89,7 @@ def test_surface_noise_lands_on_measured_pixels_only_and_is_off_by_default() -> 
     step = (noisy[0] - plain[0])[measured]
     assert 0.0 < step.std() < 0.048 and np.abs(step).max() < 6 * 0.048
     assert np.array_equal(noisy[1], plain[1])
-    # Off by default, and then no draw: the geometric draws of older runs repeat exactly.
+    # Off by default.
     assert DepthAugmentConfig().surface_noise_m == 0.0
     with pytest.raises(AugmentError, match="surface_noise_m"):
         DepthAugmentConfig(surface_noise_m=-0.001)

@@ -349,7 +349,6 @@ def _thumb_angles(
     ])  # fmt: skip
 
 
-
 def random_angles(rng: np.random.Generator, *, independent_prob: float = 0.04) -> HandPoseAngles:
     """A random physiological articulation (not uniform noise in the joint box).
 
