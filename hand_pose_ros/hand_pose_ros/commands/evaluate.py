@@ -1,8 +1,8 @@
 """``hand-pose eval``: a depth model's accuracy on a labelled set, in seed 002's metrics.
 
     hand-pose eval --checkpoint PATH --data synth:DIR|msra:PATH|icvl:PATH|nyu:PATH[:test]
-                   --out REPORT_DIR [--center truth|localise] [--baseline-data KIND:PATH]
-                   [--views single|mirror|turns|six]
+                   --out REPORT_DIR [--center truth|localise [--refine-passes N]]
+                   [--baseline-data KIND:PATH] [--views single|mirror|turns|six]
     hand-pose eval-real --checkpoint PATH --frames DIR --intrinsics FX FY CX CY
                    --depth-unit-m U --out SHEET.png [--views ...] [--input-noise-mm SIGMA]
                    [--seed S]
@@ -11,6 +11,10 @@
 
 ``--views`` averages the model over turned and mirrored views of each crop
 (``inference/depth_views.py``); the default is the single plain view.
+
+``eval --center localise`` scores public frames through the pipeline the tracker runs: the
+localiser, then the refinement passes (``inference/refinement.py``), and the model on the
+last pass's crop; the cube is the dataset's customary one.
 
 ``eval-real`` runs the whole depth pipeline (localiser, crop, model) on unlabelled 16-bit
 depth PNGs, prints the share of predicted keypoints that fall on the hand's pixels
@@ -55,6 +59,9 @@ def add_evaluate(subparsers: Any) -> None:
         help="public frames: centre the cube on the labelled joints (the usual protocol) or "
              "where the localiser finds the hand (the whole pipeline)",
     )  # fmt: skip
+    parser.add_argument("--refine-passes", type=int, metavar="N",
+                        help=f"with --center localise: refinement passes after the "
+                             f"localiser's crop (default {DEFAULT_REFINE_PASSES})")  # fmt: skip
     parser.add_argument("--baseline-data", metavar="KIND:PATH",
                         help="training set whose mean pose is the baseline")  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=64)
@@ -103,6 +110,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     from hand_pose_ros.evaluation import pose_metrics, write_report
     from hand_pose_ros.inference import InferenceError, ModelRunner
     from hand_pose_ros.inference.depth_views import view_set
+    from hand_pose_ros.inference.refinement import DEFAULT_REFINE_PASSES, MAX_REFINE_PASSES
     from hand_pose_ros.models.checkpoint import CheckpointError, read_metadata
     from hand_pose_ros.training.depth_data import DataError
     from hand_pose_ros.training.sources import open_crop_source
@@ -114,10 +122,15 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from error
     if runner.spec.input_kind != "depth_cube":
         raise CommandError(f"{runner.architecture} is not a depth model; eval scores those")
+    if args.refine_passes is not None and args.center != "localise":
+        raise CommandError("--refine-passes: only with --center localise")
+    passes = DEFAULT_REFINE_PASSES if args.refine_passes is None else args.refine_passes
+    if not 0 <= passes <= MAX_REFINE_PASSES:
+        raise CommandError(f"--refine-passes must be in [0, {MAX_REFINE_PASSES}], got {passes}")
     try:
-        source = open_crop_source(
-            args.data, locate=_localiser() if args.center == "localise" else None
-        )
+        source = open_crop_source(args.data)
+        if args.center == "localise":
+            source = _centred_by_pipeline(source, runner, view_set(args.views), passes)
         mean_pose = _mean_pose(args.checkpoint, args.baseline_data)
         predicted, truth, baseline = _predict(
             runner, source.crops, mean_pose, args.batch_size, view_set(args.views)
@@ -133,10 +146,12 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     notes = [
         f"Command: `hand-pose {shlex.join(sys.argv[1:])}`",
         f"Checkpoint: `{args.checkpoint}` ({runner.architecture}), trained by "
-        f"`{training.get('command')}` on {training.get('data', {}).get('train')} "
+        f"`{training.get('command')}` on {(training.get('data') or {}).get('train')} "
         f"({training.get('train_seconds', 0) / 3600:.2f} h, {training.get('hardware')}).",
-        f"Data: `{args.data}`, {len(truth)} crops; cube centre: {args.center}; "
-        f"test-time views: {args.views}.",
+        f"Data: `{args.data}`, {len(truth)} crops; cube centre: "
+        + ("the localiser's, then " + f"{passes} refinement passes"
+           if args.center == "localise" else "the labelled joints' centroid")
+        + f"; test-time views: {args.views}.",
         "Baseline: every joint at the training set's mean pose around the crop centre ("
         + ("mean of " + args.baseline_data if args.baseline_data else "the model's PCA prior mean")
         + ").",
@@ -155,14 +170,38 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _localiser() -> Any:
-    from hand_pose_ros.localise import locate_hands
+def _centred_by_pipeline(source: Any, runner: Any, views: Any, passes: int) -> Any:
+    """``source`` with each frame's cube where the depth pipeline puts its last crop: the
+    localiser's centre, moved by ``passes`` refinement passes. ``_predict`` then runs the
+    model on that crop, the pipeline's last pass."""
+    from dataclasses import replace
+
+    from hand_pose_ros.inference.depth_hands import DepthHandEstimator
+    from hand_pose_ros.inference.refinement import refined_center
+    from hand_pose_ros.localise import LocaliserConfig, locate_hands
+    from hand_pose_ros.training.depth_data import FrameCrops
+
+    if not isinstance(source.crops, FrameCrops):
+        raise CommandError("--center localise needs a public dataset's frames: synthetic "
+                           "crops are cut already")  # fmt: skip
+    cube_m = source.crops.cube_m
+    localiser = LocaliserConfig(cube_m=cube_m)
+    # The passes before the last: the estimator's answer gives the last crop's centre.
+    estimator = DepthHandEstimator(runner, localiser=localiser, views=views,
+                                   refine_passes=max(passes - 1, 0))  # fmt: skip
 
     def locate(depth: np.ndarray, camera: Any) -> np.ndarray | None:
-        found = locate_hands(depth, camera)
-        return found[0].center_xyz if found else None
+        if passes == 0:
+            found = locate_hands(depth, camera, localiser)
+            return found[0].center_xyz if found else None
+        hands = estimator.estimate(depth, camera)
+        if not hands:
+            return None
+        hand = hands[0]
+        return refined_center(hand.result.xyz, hand.cube.center_xyz,
+                              hand.location.center_xyz, cube_m)  # fmt: skip
 
-    return locate
+    return replace(source, crops=FrameCrops(source.crops.frames, locate=locate, cube_m=cube_m))
 
 
 def _mean_pose(checkpoint: Path, baseline_data: str | None) -> np.ndarray:
