@@ -213,6 +213,11 @@ def test_train_and_eval_commands_end_to_end(synth_sets, tmp_path: Path, capsys) 
     viewed = load_results(report)["residual_attention_3d"]
     assert viewed.mean_mm != results["residual_attention_3d"].mean_mm
     assert "test-time views: mirror" in (report / "report.md").read_text()
+    # Synthetic crops are cut already: there is no frame to run the localiser on.
+    localised = ["eval", "--checkpoint", str(run / "best.safetensors"), "--data",
+                 f"synth:{val}", "--out", str(report), "--center", "localise"]  # fmt: skip
+    assert cli.main(localised) == 1
+    assert "needs a public dataset's frames" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
