@@ -149,7 +149,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         f"`{training.get('command')}` on {(training.get('data') or {}).get('train')} "
         f"({training.get('train_seconds', 0) / 3600:.2f} h, {training.get('hardware')}).",
         f"Data: `{args.data}`, {len(truth)} crops; cube centre: "
-        + ("the localiser's, then " + f"{passes} refinement passes"
+        + (f"the localiser's, then {passes} refinement passes"
            if args.center == "localise" else "the labelled joints' centroid")
         + f"; test-time views: {args.views}.",
         "Baseline: every joint at the training set's mean pose around the crop centre ("

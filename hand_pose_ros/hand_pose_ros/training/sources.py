@@ -11,11 +11,7 @@ into memory (float16, 32 kB a crop).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
 
 from hand_pose_ros.training.depth_data import (
     DataError,
@@ -37,10 +33,9 @@ class CropSource:
     evaluation_joints: tuple[int, ...] | None = None
 
 
-def open_crop_source(
-    spec: str, *, locate: Callable[[np.ndarray, Any], np.ndarray | None] | None = None
-) -> CropSource:
-    """The crops ``spec`` names; ``locate`` centres public frames' cubes (see FrameCrops)."""
+def open_crop_source(spec: str) -> CropSource:
+    """The crops ``spec`` names; public frames' cubes are centred on the labelled joints (see
+    FrameCrops for other centres)."""
     kind, _, rest = spec.partition(":")
     if not rest:
         raise DataError(f"--data {spec!r}: expected KIND:PATH, e.g. synth:data/synth/train")
@@ -53,7 +48,7 @@ def open_crop_source(
     except DatasetError as error:
         raise DataError(str(error)) from error
     joints = getattr(frames, "evaluation_joints", None)
-    return CropSource(spec, FrameCrops(frames, locate=locate), tuple(joints) if joints else None)
+    return CropSource(spec, FrameCrops(frames), tuple(joints) if joints else None)
 
 
 def split_off(crops: DepthCropArrays, fraction: float) -> tuple[DepthCropArrays, DepthCropArrays]:
