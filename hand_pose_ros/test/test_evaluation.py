@@ -206,3 +206,27 @@ def test_write_report(tmp_path):
 
     with pytest.raises(ValueError, match="primary"):
         write_report(tmp_path / "other", results, title="x", primary="missing")
+
+
+def test_long_report_titles_are_wrapped_to_fit_the_plot():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from hand_pose_ros.evaluation.report import _wrapped_title
+
+    title = "residual_attention_3d on the held-out synthetic set (seed 3): frames within threshold"
+
+    def title_box(text: str) -> tuple[float, float, float]:
+        figure = Figure(figsize=(6.4, 4.8), layout="constrained")  # the threshold plot's size
+        FigureCanvasAgg(figure)
+        drawn = figure.subplots().set_title(text)
+        figure.canvas.draw()
+        box = drawn.get_window_extent()
+        return box.x0, box.x1, figure.bbox.width
+
+    x0, x1, width = title_box(title)
+    assert x0 < 0 or x1 > width  # as one line it runs off the figure: the case being fixed
+    wrapped = _wrapped_title(title, Figure(figsize=(6.4, 4.8)))
+    assert wrapped.replace("\n", " ") == title and "\n" in wrapped
+    x0, x1, width = title_box(wrapped)
+    assert 0 <= x0 and x1 <= width

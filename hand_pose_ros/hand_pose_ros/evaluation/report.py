@@ -18,6 +18,7 @@ and is drawn in bold.
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -127,6 +128,12 @@ def _method_colours(count: int) -> list[tuple[float, float, float, float]]:
     return [palette(i % palette.N) for i in range(count)]
 
 
+def _wrapped_title(text: str, figure: Figure) -> str:
+    """``text`` broken into lines that fit the figure's width: a long report title would
+    otherwise run off both sides (about 9 characters of title per inch)."""
+    return textwrap.fill(text, width=max(20, int(9 * figure.get_figwidth())))
+
+
 def _new_figure(width_in: float, height_in: float) -> Figure:
     # The object API needs no pyplot and no backend switch: saving a PNG renders with Agg.
     # matplotlib.use("Agg") would change the backend of a caller's interactive session.
@@ -165,7 +172,7 @@ def _plot_per_joint(
     axes.set_xlim(-0.6, len(labels) - 0.4)
     axes.set_xlabel("joint")
     axes.set_ylabel("mean 3D joint error (mm)")
-    axes.set_title(f"{title}: per-joint mean error")
+    axes.set_title(_wrapped_title(f"{title}: per-joint mean error", figure))
     axes.grid(axis="y", alpha=0.3)
     axes.set_axisbelow(True)
     # Beside the axes: inside, the legend would hide the tallest bars, which sit at the left.
@@ -191,7 +198,7 @@ def _plot_frames_within(
     axes.set_ylim(-2.0, 102.0)
     axes.set_xlabel("maximum allowed distance to ground truth (mm)")
     axes.set_ylabel("frames with all joints within distance (%)")
-    axes.set_title(f"{title}: frames within threshold")
+    axes.set_title(_wrapped_title(f"{title}: frames within threshold", figure))
     axes.grid(alpha=0.3)
     axes.legend(title="method", loc="lower right")
     figure.savefig(path, dpi=_DPI)

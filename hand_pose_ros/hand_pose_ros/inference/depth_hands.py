@@ -112,8 +112,10 @@ class DepthHandEstimator:
         if not locations:
             return []
         centers = [location.center_xyz for location in locations]
-        for _ in range(1 + self.refine_passes):
+        for pass_index in range(1 + self.refine_passes):
             crops, cubes, xyz, confidence = self._predict_at(depth_m, camera, centers)
+            if pass_index == self.refine_passes:
+                break  # the last pass's keypoints are the answer; no centre is needed after it
             centers = [
                 refined_center(points, center, location.center_xyz, self.localiser.cube_m)
                 for points, center, location in zip(xyz, centers, locations, strict=True)
